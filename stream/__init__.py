@@ -1,0 +1,1 @@
+"""hubcounter: the real-time download counter of a model hub."""

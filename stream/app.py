@@ -1,0 +1,111 @@
+"""The faust-streaming app around the counting worker.
+
+Faust runs what it is good at here: the process life cycle and signals, the web server
+(``/metrics``, ``/healthz``, ``/readyz``) and timers. The per-event path does not go
+through a Faust stream (see :mod:`stream.worker`), and neither does the metadata map:
+a Faust agent would read only the partitions its consumer group hands it, while every
+worker needs the whole map.
+
+``faust -A stream.app worker`` works too: ``stream.app.app`` is built on first access
+from the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import mode
+from faust.web import Request, Response, View
+
+from stream.rules import load_registry
+from stream.settings import Settings
+from stream.worker import CountingWorker
+
+log = logging.getLogger(__name__)
+
+_STOP_BUDGET_S = 8.0  # a rolling deploy's SIGTERM grants 10 s; keep a margin for Faust itself
+_STUCK_AFTER_S = 60.0
+
+
+def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
+    """Build the Faust app and the counting worker it runs."""
+    worker = CountingWorker(settings, load_registry(settings.rules_file))
+    app = faust.App(
+        f"{settings.group}-control",
+        broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        web_host=settings.web_host, web_port=settings.web_port, web_in_thread=False,
+        store="memory://", topic_partitions=1, autodiscover=False,
+        broker_session_timeout=settings.session_timeout_ms / 1000,
+    )
+
+    @app.service
+    class Counting(mode.Service):
+        """Runs the worker's loop; on stop, lets it finish its batch and commit."""
+
+        _task: asyncio.Task | None = None
+
+        async def on_start(self) -> None:
+            self._task = asyncio.create_task(worker.run(), name="counting-worker")
+            self._task.add_done_callback(_crash_if_failed)
+
+        async def on_stop(self) -> None:
+            worker.stop()
+            if self._task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._task), _STOP_BUDGET_S)
+                except TimeoutError:
+                    log.error("worker did not stop within %.0f s; abandoning its batch", _STOP_BUDGET_S)
+                    self._task.cancel()
+
+    @app.timer(interval=60.0)
+    async def roll_leaderboards() -> None:
+        # Keeps the 30-day leaderboards current on quiet days too; a no-op within a day.
+        if worker.ready:
+            await worker.store.roll_windows(datetime.now(UTC))
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(worker.metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/healthz")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            stuck = worker.ready and time.monotonic() - worker.last_loop > _STUCK_AFTER_S
+            return self.json({"ok": not stuck}, status=503 if stuck else 200)
+
+    @app.page("/readyz")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            body = {"ready": worker.ready, "metadata_loaded": worker.feed.ready.is_set(),
+                    "metadata_repos": len(worker.libraries)}
+            return self.json(body, status=200 if worker.ready else 503)
+
+    return app, worker
+
+
+def _crash_if_failed(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("counting worker failed", exc_info=task.exception())
+        # A dead hot path must not leave a process that looks alive. Exiting at once is
+        # safe: nothing unapplied was committed, so a successor replays it.
+        logging.shutdown()
+        os._exit(70)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker until SIGTERM/SIGINT (the ``hubcounter worker`` command)."""
+    app, _ = create_app(settings)
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return create_app(Settings())[0]
+    raise AttributeError(name)

@@ -1,0 +1,116 @@
+"""Pure counting: file requests and their verdicts to the increments of one batch.
+
+No Kafka, no Redis. :class:`Tally` collects what a batch adds: plain increments per
+(repo, UTC day), and the dataset requests that count only if their (dataset, user,
+5-minute bucket) has not been seen before; that last check needs state that outlives
+the batch, so the store makes it (see ``stream.store``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
+
+from stream.errors import EventError
+from stream.events import TOO_EARLY, TOO_LATE, FileRequest
+
+DAY_MS: Final = 86_400_000
+DEDUPE_BUCKET_MS: Final = 300_000
+MAX_AHEAD: Final = timedelta(hours=1)
+CANDIDATE_METHODS: Final = frozenset(("GET", "HEAD"))
+
+# Outcomes of one valid event, as metric labels.
+COUNTED = "counted"
+DATASET_CANDIDATE = "dataset_candidate"  # counts unless its dedupe bucket was seen
+NOT_COUNTED_METHOD = "method"
+NOT_COUNTED_STATUS = "status"
+NOT_COUNTED_SPACE = "space"
+NOT_COUNTED_RULE = "not_query_file"
+
+
+class Rules(Protocol):
+    """The part of the rule registry counting needs."""
+
+    def counts(self, library: str | None, path: str, repo_type: str = "model") -> bool: ...
+
+
+_day_names: dict[int, str] = {}
+
+
+def day_name(ts_ms: int) -> str:
+    """The UTC date (``YYYY-MM-DD``) of an epoch-millisecond timestamp."""
+    index = ts_ms // DAY_MS
+    name = _day_names.get(index)
+    if name is None:
+        name = datetime.fromtimestamp(index * 86_400, UTC).date().isoformat()
+        _day_names[index] = name
+    return name
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one batch adds.
+
+    ``plain`` maps (repo key, day) to an increment. ``distinct`` holds one entry per
+    (dataset key, day, bucket, user) seen in the batch: it counts 1 when the store has not
+    seen that (dataset, user, bucket) before.
+    """
+
+    plain: dict[tuple[str, str], int] = field(default_factory=dict)
+    distinct: set[tuple[str, str, int, str]] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.plain or self.distinct)
+
+
+@dataclass(slots=True)
+class Counter:
+    """Judges events against the rules and adds what counts to a :class:`Tally`.
+
+    ``library_of`` maps a repo key (``model:org/name``) to its library, or None.
+    """
+
+    rules: Rules
+    library_of: Callable[[str], str | None]
+    lateness: timedelta = timedelta(days=7)
+
+    def window(self, now: datetime) -> tuple[int, int]:
+        """The accepted [oldest, newest] event times in epoch ms, relative to ``now``."""
+        now_ms = int(now.timestamp() * 1000)
+        return (now_ms - int(self.lateness.total_seconds() * 1000),
+                now_ms + int(MAX_AHEAD.total_seconds() * 1000))
+
+    def add(self, event: FileRequest, tally: Tally, window: tuple[int, int]) -> str:
+        """Judge one event, add it to ``tally`` if it may count, and return its outcome.
+
+        Raises EventError (too_late / too_early) for an event outside the lateness window:
+        such an event is not counted and belongs in the dead-letter topic.
+        """
+        ts_ms = event.ts_ms
+        if ts_ms < window[0]:
+            raise EventError(TOO_LATE, f"event time {_iso(ts_ms)} is before the lateness window")
+        if ts_ms > window[1]:
+            raise EventError(TOO_EARLY, f"event time {_iso(ts_ms)} is over 1 h ahead of the clock")
+        if event.method not in CANDIDATE_METHODS:
+            return NOT_COUNTED_METHOD
+        if not 200 <= event.status <= 399:
+            return NOT_COUNTED_STATUS
+        repo_type = event.repo_type
+        if repo_type == "space":
+            return NOT_COUNTED_SPACE
+        key = f"{repo_type}:{event.repo}"
+        if repo_type == "dataset":
+            if event.user is not None:
+                tally.distinct.add((key, day_name(ts_ms), ts_ms // DEDUPE_BUCKET_MS, event.user))
+                return DATASET_CANDIDATE
+        elif not self.rules.counts(self.library_of(key), event.path):
+            return NOT_COUNTED_RULE
+        plain_key = (key, day_name(ts_ms))
+        tally.plain[plain_key] = tally.plain.get(plain_key, 0) + 1
+        return COUNTED
+
+
+def _iso(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat()

@@ -1,0 +1,190 @@
+"""The CDN file-request event and its parsing (pure: no Kafka, no Redis).
+
+One event is one JSON object whose field names follow the Hub's request-level log
+export. :func:`parse_event` turns raw message bytes into a :class:`FileRequest` or raises
+:class:`~stream.errors.EventError` with the short reason code the dead-letter topic uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+
+from stream.errors import EventError
+
+RepoType = Literal["model", "dataset", "space"]
+REPO_TYPES: Final[frozenset[str]] = frozenset(("model", "dataset", "space"))
+_URL_PREFIXES: Final[dict[str, RepoType]] = {"datasets": "dataset", "spaces": "space"}
+
+# Reason codes, as they appear in the DLQ and in metrics.
+OVERSIZED = "oversized"
+NOT_UTF8 = "not_utf8"
+BAD_JSON = "bad_json"
+NOT_OBJECT = "not_object"
+MISSING_FIELD = "missing_field"
+BAD_FIELD = "bad_field"
+BAD_TIMESTAMP = "bad_timestamp"
+UNKNOWN_REPO_TYPE = "unknown_repo_type"
+BAD_URL = "bad_url"
+TOO_LATE = "too_late"
+TOO_EARLY = "too_early"
+REJECT_REASONS: Final[tuple[str, ...]] = (
+    OVERSIZED, NOT_UTF8, BAD_JSON, NOT_OBJECT, MISSING_FIELD, BAD_FIELD, BAD_TIMESTAMP,
+    UNKNOWN_REPO_TYPE, BAD_URL, TOO_LATE, TOO_EARLY,
+)
+
+# Epoch-ms timestamps outside these bounds are certainly unit mistakes (seconds, micros).
+_MIN_EPOCH_MS: Final = 946_684_800_000  # 2000-01-01
+_MAX_EPOCH_MS: Final = 4_102_444_800_000  # 2100-01-01
+
+
+class _Wire(msgspec.Struct):
+    """The JSON shape on the wire; msgspec checks types while decoding."""
+
+    timestamp: int | str
+    method: str
+    status: int | str
+    repoType: str | None = None  # noqa: N815 - wire names are the Hub's
+    repoName: str | None = None  # noqa: N815
+    path: str | None = None
+    revision: str | None = None
+    url: str | None = None
+    hashedUserId: str | None = None  # noqa: N815
+    hashedIp: str | None = None  # noqa: N815
+
+
+_decoder = msgspec.json.Decoder(_Wire)
+
+
+@dataclass(frozen=True, slots=True)
+class FileRequest:
+    """One validated file request.
+
+    ``ts_ms`` is UTC epoch milliseconds; ``method`` is upper case; ``user`` is the hashed
+    user id, else the hashed IP, else None (an anonymous request).
+    """
+
+    ts_ms: int
+    method: str
+    status: int
+    repo_type: RepoType
+    repo: str
+    path: str
+    revision: str | None
+    user: str | None
+
+    @property
+    def repo_key(self) -> str:
+        """The repo id with its type, as used for metadata and counters: ``model:org/name``."""
+        return f"{self.repo_type}:{self.repo}"
+
+
+def parse_event(raw: bytes, max_bytes: int = 64 * 1024) -> FileRequest:
+    """Decode and validate one message value; raise EventError with a reason code."""
+    if len(raw) > max_bytes:
+        raise EventError(OVERSIZED, f"{len(raw)} bytes is over the {max_bytes}-byte limit")
+    try:
+        wire = _decoder.decode(raw)
+    except UnicodeDecodeError as exc:
+        raise EventError(NOT_UTF8, f"not valid UTF-8: {exc}") from None
+    except msgspec.ValidationError as exc:
+        raise _validation_error(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as utf8_exc:
+            raise EventError(NOT_UTF8, f"not valid UTF-8: {utf8_exc}") from None
+        raise EventError(BAD_JSON, str(exc)) from None
+
+    status = wire.status
+    if status.__class__ is str:
+        if not (status.isascii() and status.isdigit()):
+            raise EventError(BAD_FIELD, f"status {status!r} is not an integer")
+        status = int(status)
+    if wire.url is not None and wire.repoName is None:
+        repo_type, repo, revision, path = parse_url(wire.url)
+    else:
+        repo_type, repo, path = _repo_fields(wire)
+        revision = wire.revision
+    return FileRequest(
+        parse_timestamp(wire.timestamp), wire.method.upper(), status, repo_type, repo, path,
+        revision, wire.hashedUserId or wire.hashedIp or None,
+    )
+
+
+def _validation_error(message: str) -> EventError:
+    if message.startswith("Object missing required field"):
+        return EventError(MISSING_FIELD, message)
+    if message.startswith("Expected `object`"):
+        return EventError(NOT_OBJECT, message)
+    return EventError(BAD_FIELD, message)
+
+
+def _repo_fields(wire: _Wire) -> tuple[RepoType, str, str]:
+    missing = [name for name in ("repoType", "repoName", "path") if getattr(wire, name) is None]
+    if missing:
+        raise EventError(MISSING_FIELD, f"missing {', '.join(missing)} (and no url)")
+    repo_type = wire.repoType
+    if repo_type not in REPO_TYPES:
+        raise EventError(UNKNOWN_REPO_TYPE, f"repoType {repo_type!r} is not model, dataset or space")
+    repo = wire.repoName
+    assert repo is not None and wire.path is not None  # checked above; narrows the types
+    if not _valid_repo_name(repo):
+        raise EventError(BAD_FIELD, f"repoName {repo!r} is not 'org/name' or 'name'")
+    if not wire.path:
+        raise EventError(BAD_FIELD, "path is empty")
+    return repo_type, repo, wire.path  # type: ignore[return-value]
+
+
+def _valid_repo_name(repo: str) -> bool:
+    parts = repo.split("/")
+    return 1 <= len(parts) <= 2 and all(parts)
+
+
+def parse_timestamp(value: int | str) -> int:
+    """UTC epoch milliseconds from epoch-ms or ISO 8601 with a zone; EventError otherwise."""
+    if value.__class__ is int:
+        if not _MIN_EPOCH_MS <= value <= _MAX_EPOCH_MS:  # type: ignore[operator]
+            raise EventError(BAD_TIMESTAMP, f"epoch milliseconds {value} out of range")
+        return value  # type: ignore[return-value]
+    try:
+        moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise EventError(BAD_TIMESTAMP, f"timestamp {value!r} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        raise EventError(BAD_TIMESTAMP, f"timestamp {value!r} has no time zone")
+    return int(moment.timestamp() * 1000)
+
+
+def parse_url(url: str) -> tuple[RepoType, str, str | None, str]:
+    """Split ``[/datasets|/spaces]/{repo}/resolve/{revision}/{path}`` into its parts.
+
+    Segments are percent-decoded after splitting, so ``refs%2Fpr%2F1`` stays one segment
+    (the revision ``refs/pr/1``). A scheme and host, and any query string, are ignored.
+    """
+    segments = urlsplit(url).path.split("/")
+    if not segments or segments[0] != "" or len(segments) < 2:
+        raise EventError(BAD_URL, f"url {url!r} does not start with '/'")
+    segments = segments[1:]
+    repo_type: RepoType = _URL_PREFIXES.get(segments[0], "model")
+    if segments[0] in _URL_PREFIXES:
+        segments = segments[1:]
+    try:
+        resolve_at = segments.index("resolve", 1)
+    except ValueError:
+        raise EventError(BAD_URL, f"url {url!r} has no /resolve/ after the repo") from None
+    repo_parts = segments[:resolve_at]
+    rest = segments[resolve_at + 1 :]
+    if len(repo_parts) > 2 or not all(repo_parts) or len(rest) < 2 or not all(rest):
+        raise EventError(BAD_URL, f"url {url!r} is not /{{repo}}/resolve/{{revision}}/{{path}}")
+    try:
+        repo = "/".join(unquote(part, errors="strict") for part in repo_parts)
+        revision = unquote(rest[0], errors="strict")
+        path = "/".join(unquote(part, errors="strict") for part in rest[1:])
+    except UnicodeDecodeError:
+        raise EventError(BAD_URL, f"url {url!r} percent-encodes bytes that are not UTF-8") from None
+    return repo_type, repo, revision, path

@@ -1,0 +1,87 @@
+"""Bad records, as a real log pipeline sees them now and then.
+
+Each kind breaks exactly one thing the counting rules reject: unparseable JSON, a JSON
+value that is not an object, a required field missing or of the wrong type, a timestamp
+without a zone, an unknown repo type, a URL that is not a resolve URL, or a timestamp
+outside the lateness window (more than the allowed lateness behind ``now`` or more than an
+hour ahead of it).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Protocol
+
+import orjson
+
+BAD_JSON = "bad_json"
+NOT_OBJECT = "not_object"
+MISSING_FIELD = "missing_field"
+MISTYPED = "mistyped_field"
+NAIVE_TIMESTAMP = "naive_timestamp"
+UNKNOWN_REPO_TYPE = "unknown_repo_type"
+BAD_URL = "bad_url"
+TOO_LATE = "too_late"
+TOO_EARLY = "too_early"
+KINDS = (BAD_JSON, NOT_OBJECT, MISSING_FIELD, MISTYPED, NAIVE_TIMESTAMP, UNKNOWN_REPO_TYPE,
+         BAD_URL, TOO_LATE, TOO_EARLY)
+
+HOUR_MS = 3_600_000
+BAD_URLS = ("/api/models/{name}", "/{name}/blob/main/config.json", "/{name}/resolve/main/",
+            "not a url", "/datasets/{name}/tree/main", "")
+WRONG_TYPES: dict[str, tuple[Any, ...]] = {
+    "status": ("OK", [200], 200.5, None, True),
+    "method": (1, None, ["GET"]),
+    "timestamp": (True, 1.7e12, None, "yesterday", {"ms": 0}),
+    "repoName": (42, None, ["a", "b"]),
+    "path": (None, 7),
+    "repoType": (None, 1),
+    "url": (None, 5),
+}
+
+
+class Stamper(Protocol):
+    """Formats epoch milliseconds as ISO 8601 (offset in minutes east of UTC)."""
+
+    def iso(self, ms: int, offset_min: int = 0) -> str: ...
+
+
+def _required(event: dict[str, Any]) -> tuple[str, ...]:
+    where = ("url",) if "url" in event else ("repoType", "repoName", "path")
+    return ("timestamp", "method", "status", *where)
+
+
+def spoil(rng: random.Random, event: dict[str, Any], now_ms: int, lateness_ms: int,
+          stamps: Stamper) -> tuple[str, bytes]:
+    """Break ``event`` in one of the :data:`KINDS`; returns the kind and the encoded line."""
+    kind = rng.choice(KINDS)
+    event = dict(event)
+    if kind == BAD_JSON:
+        line = orjson.dumps(event)
+        cut = rng.randint(1, len(line) - 2)  # a truncated line never parses
+        return kind, line[:cut]
+    if kind == NOT_OBJECT:
+        return kind, orjson.dumps(rng.choice(([event], event.get("path", "x"), 200, None)))
+    if kind == MISSING_FIELD:
+        del event[rng.choice(_required(event))]
+    elif kind == MISTYPED:
+        name = rng.choice(_required(event))
+        event[name] = rng.choice(WRONG_TYPES[name])
+    elif kind == NAIVE_TIMESTAMP:
+        event["timestamp"] = stamps.iso(now_ms - rng.randrange(86_400_000))[:-1]  # no "Z"
+    elif kind == UNKNOWN_REPO_TYPE:
+        if "url" in event:
+            kind = BAD_URL  # a url carries its type in its prefix: spoil the url instead
+            event["url"] = rng.choice(BAD_URLS).format(name="org/name")
+        else:
+            event["repoType"] = rng.choice(("collection", "paper", "organization"))
+    elif kind == BAD_URL:
+        name = event.pop("repoName", None) or "org/name"
+        for field in ("repoType", "path", "revision"):
+            event.pop(field, None)
+        event["url"] = rng.choice(BAD_URLS).format(name=name)
+    elif kind == TOO_LATE:
+        event["timestamp"] = stamps.iso(now_ms - lateness_ms - rng.randint(1, 48 * HOUR_MS))
+    else:
+        event["timestamp"] = stamps.iso(now_ms + HOUR_MS + rng.randint(1, 24 * HOUR_MS))
+    return kind, orjson.dumps(event)

@@ -1,0 +1,68 @@
+"""The Redis key layout, in one place.
+
+Counters are spread over ``shards`` logical shards; every key of a shard carries the
+hash tag ``{N}``, so it lives in one Redis Cluster slot and each atomic step (one Lua
+call) touches one slot. A repo's shard is ``crc32(repo key) % shards``; the shard count
+is written once to ``hc:config`` and every reader and writer uses that value.
+
+======================================  =======  ==============================================
+key                                     type     holds
+======================================  =======  ==============================================
+``hc:config``                           hash     ``shards``: the shard count (fixed at creation)
+``hc:{N}:repo:<type>:<repo>``           hash     ``YYYY-MM-DD`` -> downloads that UTC day; ``all`` -> all-time
+``hc:{N}:day:<type>:<YYYY-MM-DD>``      zset     repo -> downloads that day (kept 90 days)
+``hc:{N}:w30:<type>``                   zset     repo -> downloads over the window in ``meta``
+``hc:{N}:all:<type>``                   zset     repo -> all-time downloads
+``hc:{N}:meta``                         hash     ``<type>:start`` / ``<type>:end``: the w30 window
+``hc:{N}:applied``                      hash     ``<topic>:<partition>`` -> last applied offset
+``hc:{N}:seen:<bucket>``                set      dataset dedupe: 12-byte digests of (dataset, user)
+======================================  =======  ==============================================
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Final
+
+CONFIG_KEY: Final = "hc:config"
+COUNTED_TYPES: Final = ("model", "dataset")
+ALL_TIME_FIELD: Final = "all"
+WINDOW_DAYS: Final = 30
+DAY_ZSET_TTL_DAYS: Final = 90
+
+
+def shard_of(repo_key: str, shards: int) -> int:
+    """The shard of a repo key (``model:org/name``): stable across processes and versions."""
+    return zlib.crc32(repo_key.encode()) % shards
+
+
+def tag(shard: int) -> str:
+    return f"hc:{{{shard}}}"
+
+
+def repo(shard: int, repo_key: str) -> str:
+    return f"hc:{{{shard}}}:repo:{repo_key}"
+
+
+def day(shard: int, repo_type: str, day_name: str) -> str:
+    return f"hc:{{{shard}}}:day:{repo_type}:{day_name}"
+
+
+def window(shard: int, repo_type: str) -> str:
+    return f"hc:{{{shard}}}:w30:{repo_type}"
+
+
+def all_time(shard: int, repo_type: str) -> str:
+    return f"hc:{{{shard}}}:all:{repo_type}"
+
+
+def meta(shard: int) -> str:
+    return f"hc:{{{shard}}}:meta"
+
+
+def applied(shard: int) -> str:
+    return f"hc:{{{shard}}}:applied"
+
+
+def seen(shard: int, bucket: int) -> str:
+    return f"hc:{{{shard}}}:seen:{bucket}"

@@ -1,0 +1,280 @@
+"""The Kafka hot path: fetch batches, decode, count, apply to Redis, commit.
+
+Events never go through Faust's per-event stream: batches come straight from aiokafka's
+``getmany``, are decoded with msgspec, tallied in memory and applied with one pipelined
+Redis round trip per batch (see :mod:`stream.store.writer`). Offsets are committed only
+after the batch is applied; Redis, not the commit, is what makes a replay harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+
+from stream.counting import COUNTED, DATASET_CANDIDATE, Counter, Rules, Tally
+from stream.errors import EventError, StoreUnavailable
+from stream.events import parse_event
+from stream.metadata import LibraryMap, MetadataFeed
+from stream.metrics import WorkerMetrics
+from stream.settings import Settings
+from stream.store.writer import CounterStore, PartitionRange
+
+log = logging.getLogger(__name__)
+
+Batch = dict[TopicPartition, list[ConsumerRecord]]
+_MAX_BACKOFF_S = 5.0
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: CountingWorker):
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # Let the batch in flight finish and commit while the partitions are still ours.
+        async with self.worker.batch_lock:
+            await self.worker.commit_pending()
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        log.info("assigned %s", sorted(tp.partition for tp in assigned))
+
+
+class CountingWorker:
+    """One counting worker: the metadata feed plus the events consumer loop."""
+
+    def __init__(self, settings: Settings, rules: Rules, metrics: WorkerMetrics | None = None):
+        self.settings = settings
+        self.metrics = metrics or WorkerMetrics()
+        self.libraries = LibraryMap()
+        self.counter = Counter(rules, self.libraries.library_of, settings.lateness)
+        self.batch_lock = asyncio.Lock()
+        self.started = asyncio.Event()
+        self.last_loop = time.monotonic()
+        self._stopping = asyncio.Event()
+        self._pending: dict[TopicPartition, int] = {}
+        self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5,
+                                        socket_connect_timeout=2)
+        self.store = CounterStore(self._redis, settings.shards, settings.lateness)
+        self.feed = MetadataFeed(settings.kafka_bootstrap, settings.metadata_topic, self.libraries,
+                                 on_record=lambda: self.metrics.metadata_repos.set(len(self.libraries)))
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.started.is_set() and not self._stopping.is_set()
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in flight, commit and leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; returns after committing and leaving the group."""
+        feed_task = asyncio.create_task(self.feed.run(), name="metadata-feed")
+        try:
+            await self._retry("connect to Redis", self.store.ensure_config)
+            # A cold worker must hold the whole metadata map before it counts anything.
+            if not await self._until_stopped(self._metadata_loaded(feed_task)):
+                return
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                              acks="all", linger_ms=5)
+            await self._retry("start the dead-letter producer", self._producer.start)
+            self._consumer = self._make_consumer()
+            await self._retry("start the events consumer", self._consumer.start)
+            self.started.set()
+            await self._loop(self._consumer)
+        finally:
+            feed_task.cancel()
+            await asyncio.gather(feed_task, return_exceptions=True)
+            if self._consumer is not None:
+                await self._consumer.stop()  # leaves the group, so a successor starts at once
+            if self._producer is not None:
+                await self._producer.stop()
+            await self._redis.aclose()
+
+    async def _metadata_loaded(self, feed_task: asyncio.Task) -> None:
+        ready = asyncio.ensure_future(self.feed.ready.wait())
+        await asyncio.wait({ready, feed_task}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            feed_task.result()  # the feed died: raise its error rather than wait forever
+
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap, group_id=s.group, enable_auto_commit=False,
+            auto_offset_reset="earliest", session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(s.session_timeout_ms // 4, 100),
+            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+        )
+        consumer.subscribe([s.events_topic], listener=_Rebalance(self))
+        return consumer
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping.is_set():
+            self.last_loop = time.monotonic()
+            batch = await consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size)
+            if not batch:
+                continue
+            async with self.batch_lock:
+                started = time.perf_counter()
+                try:
+                    await self.process(batch)
+                except (StoreUnavailable, KafkaError, OSError) as exc:
+                    # Only reached while stopping: the batch stays uncommitted and is replayed.
+                    log.warning("stopping with a batch not applied (%s); it will be replayed", exc)
+                    break
+                await self.commit_pending()
+                self.metrics.batch_seconds.observe(time.perf_counter() - started)
+                self._observe_lag(consumer, batch)
+        async with self.batch_lock:
+            await self.commit_pending()
+
+    async def process(self, batch: Batch) -> None:
+        """Count one batch and apply it to Redis; its offsets then await commit."""
+        window = self.counter.window(datetime.now(UTC))
+        tally = Tally()
+        ranges: list[PartitionRange] = []
+        outcomes: dict[str, int] = {}
+        dead: list[tuple[ConsumerRecord, EventError]] = []
+        max_bytes = self.settings.max_message_bytes
+        add = self.counter.add
+        read = 0
+        for tp, records in batch.items():
+            ranges.append(PartitionRange(f"{tp.topic}:{tp.partition}", records[0].offset, records[-1].offset))
+            read += len(records)
+            for record in records:
+                try:
+                    outcome = add(parse_event(record.value or b"", max_bytes), tally, window)
+                except EventError as exc:
+                    dead.append((record, exc))
+                    continue
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        await self._dead_letter(dead)
+        await self.store.roll_windows(datetime.now(UTC))
+        started = time.perf_counter()
+        counted = await self._apply(tally, ranges, batch, window)
+        self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        for tp, records in batch.items():
+            self._pending[tp] = records[-1].offset + 1
+        self.metrics.events_read.inc(read)
+        self.metrics.batch_size.observe(read)
+        dead_by_reason: dict[str, int] = {}
+        for _, exc in dead:
+            dead_by_reason[exc.reason] = dead_by_reason.get(exc.reason, 0) + 1
+        for reason in (COUNTED, DATASET_CANDIDATE):
+            outcomes.pop(reason, None)
+        self.metrics.record_outcomes(outcomes, dead_by_reason, counted)
+
+    async def _apply(self, tally: Tally, ranges: list[PartitionRange], batch: Batch,
+                     window: tuple[int, int]) -> int:
+        """Apply the tally; re-tally any shard whose markers the batch straddles."""
+        outcomes = await self._retry("apply a batch", lambda: self.store.apply(tally, ranges))
+        counted = 0
+        while outcomes:
+            outcome = outcomes.pop()
+            if outcome.status == "ok":
+                counted += outcome.counted
+                self.metrics.not_counted.labels("dataset_duplicate").inc(outcome.duplicates)
+            elif outcome.status == "dup":
+                self.metrics.replayed_batches.labels("replay").inc()
+            else:
+                self.metrics.replayed_batches.labels("straddle").inc()
+                sub_tally, sub_ranges = self._tally_after(batch, outcome.markers, window)
+                if sub_ranges:
+                    outcomes += await self._retry("apply a batch", lambda t=sub_tally, r=sub_ranges, s=outcome.shard:
+                                                  self.store.apply(t, r, only_shard=s))
+        return counted
+
+    def _tally_after(self, batch: Batch, markers: dict[str, int],
+                     window: tuple[int, int]) -> tuple[Tally, list[PartitionRange]]:
+        """Tally only the events after each partition's marker (the rare straddle path)."""
+        tally = Tally()
+        ranges = []
+        for tp, records in batch.items():
+            field = f"{tp.topic}:{tp.partition}"
+            after = [r for r in records if r.offset > markers.get(field, -1)]
+            if not after:
+                continue
+            ranges.append(PartitionRange(field, after[0].offset, after[-1].offset))
+            for record in after:
+                try:
+                    self.counter.add(parse_event(record.value or b"", self.settings.max_message_bytes),
+                                     tally, window)
+                except EventError:
+                    pass  # already dead-lettered with the whole batch
+        return tally, ranges
+
+    async def _dead_letter(self, dead: list[tuple[ConsumerRecord, EventError]]) -> None:
+        if not dead:
+            return
+        assert self._producer is not None
+        producer = self._producer
+
+        async def send_all() -> None:
+            futures = [
+                await producer.send(self.settings.dlq_topic, key=record.key, value=orjson.dumps({
+                    "reason": exc.reason, "detail": exc.detail, "topic": record.topic,
+                    "partition": record.partition, "offset": record.offset,
+                    "original_b64": base64.b64encode(record.value or b"").decode(),
+                }))
+                for record, exc in dead
+            ]
+            await asyncio.gather(*futures)
+
+        await self._retry("send to the dead-letter topic", send_all)
+
+    async def commit_pending(self) -> None:
+        """Commit every applied offset not yet committed; a failure only delays it."""
+        if not self._pending or self._consumer is None:
+            return
+        assigned = self._consumer.assignment()
+        offsets = {tp: OffsetAndMetadata(o, "") for tp, o in self._pending.items() if tp in assigned}
+        try:
+            if offsets:
+                await self._consumer.commit(offsets)
+            self._pending.clear()
+        except KafkaError as exc:
+            # Not fatal: Redis already holds the effects, so a replay of these offsets is skipped.
+            log.warning("offset commit failed (%s); it will be retried with the next batch", exc)
+            self._pending = {tp: o for tp, o in self._pending.items() if tp in assigned}
+
+    async def _retry(self, what: str, action):  # type: ignore[no-untyped-def]
+        """Run ``action`` until it succeeds, backing off while Redis or Kafka is away."""
+        delay = 0.1
+        while True:
+            try:
+                return await action()
+            except (StoreUnavailable, KafkaError, OSError) as exc:
+                if self._stopping.is_set():
+                    raise
+                self.metrics.store_retries.inc()
+                log.warning("cannot %s (%s); retrying in %.1f s", what, exc, delay)
+                if not await self._until_stopped(asyncio.sleep(delay)):
+                    raise
+                delay = min(delay * 2, _MAX_BACKOFF_S)
+
+    async def _until_stopped(self, awaitable) -> bool:  # type: ignore[no-untyped-def]
+        """Await ``awaitable`` unless a stop comes first; True when it completed."""
+        task = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for pending in (task, stop):
+            if pending not in done:
+                pending.cancel()
+        return task in done
+
+    def _observe_lag(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
+        for tp, records in batch.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.lag.labels(str(tp.partition)).set(max(highwater - records[-1].offset - 1, 0))

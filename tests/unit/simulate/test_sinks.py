@@ -1,0 +1,126 @@
+"""NDJSON files (plain and gzip), the Kafka sink against a fake producer, and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from pathlib import Path
+from typing import Any
+
+import aiokafka
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from stream.simulate import Simulation, produce_to_kafka, write_metadata, write_ndjson
+from stream.simulate.commands import parse_rate, simulate
+from tests.unit.simulate.conftest import NOW
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def sim() -> Simulation:
+    return Simulation(seed=9, repos=300, now=NOW, bad_fraction=0.02)
+
+
+@pytest.mark.parametrize("name", ["events.ndjson", "events.ndjson.gz"])
+def test_ndjson_round_trip(sim: Simulation, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    assert write_ndjson(sim, path, count=25_001) == 25_001
+    raw = path.read_bytes()
+    if name.endswith(".gz"):
+        assert raw[:2] == b"\x1f\x8b"
+        raw = gzip.decompress(raw)
+    assert raw.split(b"\n")[:-1] == list(sim.lines(25_001))
+    assert raw.endswith(b"\n")
+
+
+def test_metadata_file(sim: Simulation, tmp_path: Path) -> None:
+    path = tmp_path / "meta.ndjson"
+    n = write_metadata(sim, path)
+    rows = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert len(rows) == n == len(sim.catalogue.metadata)
+    assert [(r["key"], r["value"]) for r in rows] == list(sim.metadata())
+
+
+class FakeProducer:
+    """Records what would go to Kafka; every send is delivered at once."""
+
+    last: FakeProducer
+
+    def __init__(self, **config: Any):
+        self.config = config
+        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.stopped = False
+        FakeProducer.last = self
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None
+                   ) -> asyncio.Future[None]:
+        self.sent.append((topic, key, value))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+def test_kafka_sink_sends_metadata_first_then_keyed_events(
+        sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", FakeProducer)
+    n = asyncio.run(produce_to_kafka(sim, "localhost:9092", "cdn", "meta", count=12_345))
+    producer = FakeProducer.last
+    assert n == 12_345 and producer.stopped
+    assert producer.config["bootstrap_servers"] == "localhost:9092"
+    topics = [t for t, _, _ in producer.sent]
+    n_meta = len(sim.catalogue.metadata)
+    assert topics == ["meta"] * n_meta + ["cdn"] * n
+    assert [(k, v) for _, k, v in producer.sent[:n_meta]] == list(sim.metadata_records())
+    assert any(v is None for _, _, v in producer.sent[:n_meta])  # tombstones stay null
+    events = [(r.key, r.value) for r in sim.records(n)]
+    assert [(k, v) for _, k, v in producer.sent[n_meta:]] == events
+
+
+def test_kafka_sink_duration_and_rate(sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", FakeProducer)
+    assert asyncio.run(produce_to_kafka(sim, "b:1", "t", "m", duration=0.0)) == 100
+    began = time.monotonic()
+    assert asyncio.run(produce_to_kafka(sim, "b:1", "t", "m", count=300, rate=1_000)) == 300
+    assert time.monotonic() - began >= 0.25
+    with pytest.raises(ValueError, match="count or duration"):
+        asyncio.run(produce_to_kafka(sim, "b:1", "t", "m"))
+
+
+def test_cli_writes_gzip_and_metadata(tmp_path: Path) -> None:
+    out, meta = tmp_path / "e.ndjson.gz", tmp_path / "m.ndjson"
+    args = ["--seed", "4", "--repos", "200", "--count", "3000", "--now", "2026-11-21T12:00:00Z",
+            "--bad-fraction", "0.01", "--out", str(out), "--metadata-out", str(meta)]
+    result = CliRunner().invoke(simulate, args)
+    assert result.exit_code == 0, result.output
+    lines = gzip.decompress(out.read_bytes()).splitlines()
+    assert len(lines) == 3000
+    expected = Simulation(seed=4, repos=200, now=NOW, bad_fraction=0.01)
+    assert lines == list(expected.lines(3000))
+    assert len(meta.read_bytes().splitlines()) == len(expected.catalogue.metadata)
+
+
+@pytest.mark.parametrize("args", [
+    [],  # no destination
+    ["--out", "x.ndjson", "--bootstrap", "b:1"],
+    ["--out", "x.ndjson", "--now", "2026-11-21T12:00:00"],  # naive
+    ["--bootstrap", "b:1", "--live"],  # live needs a rate
+])
+def test_cli_usage_errors(args: list[str]) -> None:
+    result = CliRunner().invoke(simulate, ["--repos", "50", *args])
+    assert result.exit_code == 2, result.output
+
+
+def test_parse_rate() -> None:
+    assert parse_rate("500") == 500.0
+    assert parse_rate("500/s") == 500.0
+    assert parse_rate("6000/m") == 100.0
