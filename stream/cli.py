@@ -15,8 +15,10 @@ import orjson
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from stream.reference import reference
 from stream.rules.commands import rules
 from stream.settings import Settings
+from stream.simulate.commands import simulate
 
 REPO_TYPES = ("model", "dataset", "space")
 
@@ -27,6 +29,8 @@ def main() -> None:
 
 
 main.add_command(rules)
+main.add_command(simulate)
+main.add_command(reference)
 
 
 def _click_type(annotation: Any) -> Any:

@@ -53,7 +53,7 @@ class Request:
     user: tuple[str, str] | None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     """Counts per ``type:repo`` (all time and per UTC day) and why lines did not count."""
 
@@ -111,29 +111,21 @@ def parse_url(url: object) -> tuple[str, str, str, str] | None:
 
 
 def _valid_repo(name: object) -> bool:
-    if not isinstance(name, str):
-        return False
-    parts = name.split("/")
-    return len(parts) <= 2 and all(parts)
+    return isinstance(name, str) and len(parts := name.split("/")) <= 2 and all(parts)
 
 
 def _status(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and DIGITS.fullmatch(value):
-        return int(value)
-    return None
+    return int(value) if isinstance(value, str) and DIGITS.fullmatch(value) else None
 
 
 def _user(event: Mapping[str, Any]) -> tuple[str, str] | None:
-    user = event.get("hashedUserId")
-    if isinstance(user, str) and user:
-        return ("user", user)
-    ip = event.get("hashedIp")
-    if isinstance(ip, str) and ip:
-        return ("ip", ip)
+    """Who asked: the user id when authenticated, else the IP (a non-string is no id)."""
+    for field_name, kind in (("hashedUserId", "user"), ("hashedIp", "ip")):
+        value = event.get(field_name)
+        if isinstance(value, str) and value:
+            return (kind, value)
     return None
 
 
@@ -187,14 +179,11 @@ def library_table(metadata: Mapping[str, Any] | Iterable[Any] | None) -> dict[st
     ``(key, value)`` pairs. Unusable records are skipped.
     """
     table: dict[str, str | None] = {}
-    if metadata is None:
-        return table
-    items: Iterable[Any] = metadata.items() if isinstance(metadata, Mapping) else metadata
+    items: Iterable[Any] = (() if metadata is None else metadata.items()
+                            if isinstance(metadata, Mapping) else metadata)
     for record in items:
         if isinstance(record, bytes | str):
-            if not record.strip():
-                continue
-            try:
+            try:  # a blank or broken line is no record
                 record = orjson.loads(record)
             except orjson.JSONDecodeError:
                 continue

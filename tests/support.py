@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,3 +106,62 @@ def start_worker(settings: Settings, workdir: Path, name: str = "worker",
     proc.start()
     wait_ready(settings.web_port, proc=proc)
     return proc
+
+
+class Feeder:
+    """Produces records at a steady rate from a background thread, so that disruptions in
+    a test hit a worker that is busy, not idle. ``join()`` returns the last offsets."""
+
+    def __init__(self, settings: Settings, records: list[Record], rate: float):
+        self.settings = settings
+        self.records = records
+        self.rate = rate
+        self.sent = 0
+        self.last: dict[int, int] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
+
+    def start(self) -> Feeder:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float = 300.0) -> dict[int, int]:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError("the feeder did not finish in time")
+        if self._error is not None:
+            raise self._error
+        return self.last
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._produce())
+        except BaseException as exc:  # surfaced by join()
+            self._error = exc
+
+    async def _produce(self) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=10,
+                                    max_batch_size=1 << 20, max_request_size=4 << 20)
+        await producer.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        chunk = max(1, int(self.rate / 20))
+        try:
+            for begin in range(0, len(self.records), chunk):
+                futures = [await producer.send(self.settings.events_topic, key=k, value=v)
+                           for k, v in self.records[begin:begin + chunk]]
+                for meta in await asyncio.gather(*futures):
+                    self.last[meta.partition] = max(self.last.get(meta.partition, -1), meta.offset)
+                self.sent = begin + len(futures)
+                ahead = self.sent / self.rate - (loop.time() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        finally:
+            await producer.stop()
+
+
+def committed_total(settings: Settings, partitions: int = 4) -> int:
+    """How many events the group has committed over all partitions of its topic."""
+    offsets = asyncio.run(committed(settings.kafka_bootstrap, settings.group, settings.events_topic,
+                                    range(partitions)))
+    return sum(max(o, 0) for o in offsets.values())

@@ -14,7 +14,7 @@ true).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -197,7 +197,9 @@ def _render(item: lt.Item) -> str:
     return str(item).strip()
 
 
-def _luqum_items(item: lt.Item, parent: lt.Item | None = None):
+def _luqum_items(
+    item: lt.Item, parent: lt.Item | None = None
+) -> Iterator[tuple[lt.Item, lt.Item | None]]:
     """Yield (item, parent) for every node of a luqum tree."""
     yield item, parent
     for child in item.children:

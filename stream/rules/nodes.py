@@ -9,7 +9,7 @@ split once and each clause costs a tuple index and a comparison.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,7 +87,7 @@ class Const:
 Node = Leaf | AllOf | AnyOf | Not | AtLeast | Const
 
 
-def iter_nodes(node: Node):
+def iter_nodes(node: Node) -> Iterator[Node]:
     """Yield ``node`` and every node below it, depth first, parents before children."""
     stack = [node]
     while stack:
@@ -145,15 +145,17 @@ def _merge_term_sets(children: tuple[Node, ...]) -> list[FieldPredicate]:
             by_field.setdefault(child.field, set()).add(child.matcher.value)
         else:
             rest.append(compile_node(child))
-    preds: list[FieldPredicate] = []
-    for i, values in by_field.items():
-        if len(values) == 1:
-            (value,) = values
-            preds.append(lambda f, i=i, value=value: f[i] == value)
-        else:
-            frozen = frozenset(values)
-            preds.append(lambda f, i=i, frozen=frozen: f[i] in frozen)
+    preds = [_equals(i, values) for i, values in by_field.items()]
     return preds + rest
+
+
+def _equals(i: int, values: set[str]) -> FieldPredicate:
+    """Field ``i`` equals one of ``values`` (absent fields are None: never a member)."""
+    if len(values) == 1:
+        (value,) = values
+        return lambda f: f[i] == value
+    frozen = frozenset(values)
+    return lambda f: f[i] in frozen
 
 
 def _any(preds: list[FieldPredicate]) -> FieldPredicate:

@@ -46,7 +46,7 @@ class ShippedData:
 
 def read_shipped_json() -> dict[str, Any]:
     """The raw shipped data file, read from the installed package."""
-    text = resources.files("stream.rules").joinpath("data", _DATA_FILE).read_text("utf-8")
+    text = resources.files("stream.rules").joinpath("data").joinpath(_DATA_FILE).read_text("utf-8")
     data = json.loads(text)
     if not isinstance(data, dict):
         raise RuleError(f"{SHIPPED_ORIGIN}: the data file is not a JSON object")

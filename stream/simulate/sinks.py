@@ -13,6 +13,7 @@ from stream.simulate.traffic import Simulation
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
+    from aiokafka.producer.message_accumulator import BatchBuilder
 
 CHUNK = 10_000  # lines per write: few syscalls, bounded memory
 
@@ -64,9 +65,9 @@ async def produce_to_kafka(sim: Simulation, bootstrap: str, topic: str = "cdn-re
     """Send the metadata records, then events, to Kafka; returns the number of events.
 
     Stops after ``count`` events or ``duration`` seconds, whichever first (at least one
-    must be given); ``rate`` caps events per second (default: as fast as possible). The
-    producer batches (linger) and this function only waits on delivery futures now and
-    then, so the event loop keeps filling batches.
+    must be given); ``rate`` caps events per second (default: as fast as possible).
+    Events go out in per-partition batches (``send_batch``), keyed ``model:org/name`` and
+    partitioned exactly as the default partitioner would.
     """
     from aiokafka import AIOKafkaProducer  # imported here: file output needs no Kafka client
 
@@ -80,30 +81,64 @@ async def produce_to_kafka(sim: Simulation, bootstrap: str, topic: str = "cdn-re
                    for key, value in sim.metadata_records()]
         # metadata first, so a worker starting now knows each repo's library
         await asyncio.gather(*pending)
-        return await _send_events(producer, sim, topic, count, duration, rate)
+        batches = _Batches(producer, topic, sorted(await producer.partitions_for(topic)))
+        return await _send_events(batches, sim, count, duration, rate)
     finally:
         await producer.stop()
 
 
-async def _send_events(producer: AIOKafkaProducer, sim: Simulation, topic: str,
-                       count: int | None, duration: float | None, rate: float | None) -> int:
+class _Batches:
+    """One open batch per partition; a full batch is sent and a new one opened."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: list[int]):
+        from aiokafka.partitioner import DefaultPartitioner
+
+        self.producer, self.topic, self.partitions = producer, topic, partitions
+        self.partitioner = DefaultPartitioner()  # murmur2 of the key, like every client
+        self.open: dict[int, BatchBuilder] = {}
+        self.pending: list[asyncio.Future[object]] = []
+
+    async def add(self, key: bytes, value: bytes) -> None:
+        partition = self.partitioner(key, self.partitions, self.partitions)
+        batch = self.open.get(partition)
+        if batch is None:
+            batch = self.open[partition] = self.producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full
+            await self._send(partition, batch)
+            batch = self.open[partition] = self.producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)
+
+    async def _send(self, partition: int, batch: BatchBuilder) -> None:
+        self.pending.append(await self.producer.send_batch(batch, self.topic,
+                                                           partition=partition))
+        if len(self.pending) > 64:  # surface delivery errors early, keep the list short
+            await asyncio.gather(*self.pending[:32])
+            del self.pending[:32]
+
+    async def flush(self) -> None:
+        """Send every open batch and wait until all are delivered."""
+        for partition, batch in self.open.items():
+            await self._send(partition, batch)
+        self.open.clear()
+        await asyncio.gather(*self.pending)
+        self.pending.clear()
+
+
+async def _send_events(batches: _Batches, sim: Simulation, count: int | None,
+                       duration: float | None, rate: float | None) -> int:
     loop = asyncio.get_running_loop()
     started = loop.time()
     expected = count or (int(rate * duration) if rate and duration else None)
-    pending: list[asyncio.Future[object]] = []
     sent = 0
     for rec in sim.records(count, expected=expected):
-        pending.append(await producer.send(topic, value=rec.value, key=rec.key))
+        await batches.add(rec.key, rec.value)
         sent += 1
-        if len(pending) >= CHUNK:
-            # surface delivery errors early and keep the list short
-            await asyncio.gather(*pending[: CHUNK // 2])
-            del pending[: CHUNK // 2]
         if rate is not None and (sent % 100 == 0 or rate < 1000):
             ahead = sent / rate - (loop.time() - started)
             if ahead > 0:
-                await asyncio.sleep(ahead)
+                await batches.flush()  # a paced stream delivers what it has before it waits
+                await asyncio.sleep(max(0.0, sent / rate - (loop.time() - started)))
         if duration is not None and sent % 100 == 0 and loop.time() - started >= duration:
             break
-    await asyncio.gather(*pending)
+    await batches.flush()
     return sent

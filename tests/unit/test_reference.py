@@ -316,3 +316,15 @@ def test_cli(tmp_path: Path) -> None:
     assert orjson.loads(late.stdout) == {}
     bad = CliRunner().invoke(reference.reference, [str(log), "--now", "2026-11-21T12:00"])
     assert bad.exit_code == 2
+
+
+def test_simulated_log_counts_do_not_depend_on_arrival_order() -> None:
+    from stream.simulate import Simulation
+
+    sim = Simulation(seed=12, repos=200, now=NOW, bad_fraction=0.03)
+    lines = list(sim.lines(8_000))
+    metadata = list(sim.metadata())
+    expected = compute(lines, metadata, NOW)
+    assert any(k.startswith("dataset:") for k in expected)
+    random.Random(3).shuffle(lines)
+    assert compute(lines, metadata, NOW) == expected

@@ -11,6 +11,7 @@ from typing import Any
 import aiokafka
 import orjson
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from click.testing import CliRunner
 
 from stream.simulate import Simulation, produce_to_kafka, write_metadata, write_ndjson
@@ -45,6 +46,26 @@ def test_metadata_file(sim: Simulation, tmp_path: Path) -> None:
     assert [(r["key"], r["value"]) for r in rows] == list(sim.metadata())
 
 
+class FakeBatch:
+    """Holds up to 100 records, then reports itself full, as a BatchBuilder does."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes | None]] = []
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: int | None
+               ) -> object | None:
+        if len(self.records) == 100:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
+def _done() -> asyncio.Future[None]:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
+
+
 class FakeProducer:
     """Records what would go to Kafka; every send is delivered at once."""
 
@@ -54,6 +75,7 @@ class FakeProducer:
         self.config = config
         self.sent: list[tuple[str, bytes | None, bytes | None]] = []
         self.stopped = False
+        self.partitions: set[tuple[bytes | None, int]] = set()
         FakeProducer.last = self
 
     async def start(self) -> None:
@@ -65,9 +87,20 @@ class FakeProducer:
     async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None
                    ) -> asyncio.Future[None]:
         self.sent.append((topic, key, value))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+        return _done()
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1, 2}
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch()
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int
+                         ) -> asyncio.Future[None]:
+        assert batch.records, "an empty batch was sent"
+        self.partitions.update((key, partition) for key, _ in batch.records)
+        self.sent += [(topic, key, value) for key, value in batch.records]
+        return _done()
 
 
 def test_kafka_sink_sends_metadata_first_then_keyed_events(
@@ -83,7 +116,16 @@ def test_kafka_sink_sends_metadata_first_then_keyed_events(
     assert [(k, v) for _, k, v in producer.sent[:n_meta]] == list(sim.metadata_records())
     assert any(v is None for _, _, v in producer.sent[:n_meta])  # tombstones stay null
     events = [(r.key, r.value) for r in sim.records(n)]
-    assert [(k, v) for _, k, v in producer.sent[n_meta:]] == events
+    # batches per partition reorder across keys, never within a key
+    sent = [(k, v) for _, k, v in producer.sent[n_meta:]]
+    assert sorted(sent) == sorted(events)
+    for key in {k for k, _ in events[:50]}:
+        assert [e for e in sent if e[0] == key] == [e for e in events if e[0] == key]
+    # one partition per key, as the default partitioner (murmur2) picks it
+    keys = [k for k, _ in producer.partitions]
+    assert len(keys) == len(set(keys))
+    partitioner = DefaultPartitioner()
+    assert all(partitioner(k, [0, 1, 2], [0, 1, 2]) == p for k, p in producer.partitions)
 
 
 def test_kafka_sink_duration_and_rate(sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,3 +166,15 @@ def test_parse_rate() -> None:
     assert parse_rate("500") == 500.0
     assert parse_rate("500/s") == 500.0
     assert parse_rate("6000/m") == 100.0
+
+
+def test_cli_kafka_mode_live(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", FakeProducer)
+    args = ["--repos", "100", "--count", "500", "--rate", "100000/s", "--live",
+            "--now", "2026-11-21T12:00:00Z", "--bootstrap", "b:1", "--topic", "ev"]
+    result = CliRunner().invoke(simulate, args)
+    assert result.exit_code == 0, result.output
+    events = [v for t, _, v in FakeProducer.last.sent if t == "ev"]
+    assert len(events) == 500
+    stamps = [orjson.loads(v)["timestamp"] for v in events if v and v.startswith(b"{")]
+    assert min(str(s) for s in stamps if isinstance(s, str)) >= "2026-11-21T"

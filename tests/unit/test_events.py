@@ -1,0 +1,102 @@
+"""Parsing one CDN file-request event: what is accepted, and each rejection's reason."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from stream.errors import EventError
+from stream.events import FileRequest, parse_event, parse_timestamp, parse_url
+
+pytestmark = pytest.mark.unit
+
+
+def raw(**fields: object) -> bytes:
+    event = {"timestamp": "2026-11-21T10:00:00.123Z", "method": "GET", "status": 200,
+             "repoType": "model", "repoName": "org/name", "path": "config.json"}
+    event.update(fields)
+    return orjson.dumps({k: v for k, v in event.items() if v is not None})
+
+
+def reason(value: bytes, **kwargs: int) -> str:
+    with pytest.raises(EventError) as caught:
+        parse_event(value, **kwargs)
+    assert caught.value.detail  # every rejection explains itself
+    return caught.value.reason
+
+
+def test_a_full_event_parses_to_its_fields():
+    event = parse_event(raw(hashedUserId="u1", hashedIp="ip1", revision="main"))
+    assert event == FileRequest(1_795_255_200_123, "GET", 200, "model", "org/name", "config.json",
+                                "main", "u1")
+    assert event.repo_key == "model:org/name"
+
+
+def test_user_falls_back_to_the_hashed_ip_then_to_none():
+    assert parse_event(raw(hashedIp="ip1")).user == "ip1"
+    assert parse_event(raw()).user is None
+
+
+def test_method_is_case_insensitive_and_status_may_be_a_digit_string():
+    event = parse_event(raw(method="head", status="304"))
+    assert (event.method, event.status) == ("HEAD", 304)
+
+
+@pytest.mark.parametrize(("stamp", "expected"), [
+    ("2026-11-21T10:00:00Z", 1_795_255_200_000),
+    ("2026-11-21T12:00:00+02:00", 1_795_255_200_000),
+    (1_795_255_200_000, 1_795_255_200_000),
+])
+def test_timestamps_with_a_zone_or_epoch_ms_are_utc_milliseconds(stamp, expected):
+    assert parse_timestamp(stamp) == expected
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-21T10:00:00", "2026-11-21", "yesterday", 1_795_255_200])
+def test_naive_unparseable_or_second_timestamps_are_rejected(stamp):
+    assert reason(raw(timestamp=stamp)) == "bad_timestamp"
+
+
+def test_url_form_is_split_and_percent_decoded_per_segment():
+    assert parse_url("/org/name/resolve/refs%2Fpr%2F1/text_encoder/model.safetensors") == (
+        "model", "org/name", "refs/pr/1", "text_encoder/model.safetensors")
+    assert parse_url("/datasets/org/data/resolve/main/data/train-0.parquet")[:2] == ("dataset", "org/data")
+    assert parse_url("https://hub.example/spaces/org/app/resolve/main/app.py")[:2] == ("space", "org/app")
+    assert parse_url("/gpt2/resolve/main/config.json")[1] == "gpt2"
+
+
+def test_an_event_with_only_a_url_parses():
+    value = orjson.dumps({"timestamp": 1_795_255_200_000, "method": "GET", "status": 200,
+                          "url": "/datasets/org/d/resolve/main/a%20b.csv"})
+    event = parse_event(value)
+    assert (event.repo_type, event.repo, event.path) == ("dataset", "org/d", "a b.csv")
+
+
+@pytest.mark.parametrize("url", ["org/name/resolve/main/x", "/org/name/blob/main/x", "/org/name/resolve/main",
+                                 "/a/b/c/resolve/main/x", "/org/name/resolve/main/%ff.bin"])
+def test_unparseable_urls_are_rejected(url):
+    value = orjson.dumps({"timestamp": 1_795_255_200_000, "method": "GET", "status": 200, "url": url})
+    assert reason(value) == "bad_url"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (b"\xff\xfe{}", "not_utf8"),
+    (b'{"timestamp": "\xff"}', "not_utf8"),
+    (b'{"timestamp": ', "bad_json"),
+    (b"[1, 2]", "not_object"),
+    (b'"GET"', "not_object"),
+    (raw(method=None), "missing_field"),
+    (raw(path=None), "missing_field"),
+    (raw(status=True), "bad_field"),
+    (raw(status="2xx"), "bad_field"),
+    (raw(timestamp=1.5), "bad_field"),
+    (raw(repoName="a/b/c"), "bad_field"),
+    (raw(repoName=""), "bad_field"),
+    (raw(path=""), "bad_field"),
+    (raw(repoType="collection"), "unknown_repo_type"),
+])
+def test_malformed_events_are_rejected_with_their_reason(value, expected):
+    assert reason(value) == expected
+
+
+def test_messages_over_the_size_limit_are_rejected_before_decoding():
+    assert reason(raw(userAgent="x" * 2000), max_bytes=1024) == "oversized"
