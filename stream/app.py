@@ -69,6 +69,11 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
         if worker.ready:
             await worker.store.roll_windows(datetime.now(UTC))
 
+    @app.timer(interval=2.0)
+    async def heartbeat() -> None:
+        if worker.ready:
+            await worker.heartbeat()
+
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:

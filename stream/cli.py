@@ -42,10 +42,9 @@ def _click_type(annotation: Any) -> Any:
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add one ``--option`` per :class:`Settings` field; given ones override the environment."""
     for name, info in reversed(Settings.model_fields.items()):
-        env = [a for a in info.validation_alias.choices if a.isupper()]  # type: ignore[union-attr]
         command = click.option(
             f"--{name.replace('_', '-')}", name, type=_click_type(info.annotation), default=None,
-            help=f"[env {env[0]}; default {info.default}]" if env else None,
+            help=f"{info.description} [env {info.validation_alias}; default {info.default}]",
         )(command)
 
     @functools.wraps(command)

@@ -93,7 +93,7 @@ class ManagedProcess:
     def start(self) -> None:
         """Start the process and wait until it accepts connections."""
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - argv is built here, not from input
+        self.proc = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )

@@ -48,13 +48,15 @@ class _Wire(msgspec.Struct):
     timestamp: int | str
     method: str
     status: int | str
-    repoType: str | None = None  # noqa: N815 - wire names are the Hub's
-    repoName: str | None = None  # noqa: N815
+    repoType: str | None = None
+    repoName: str | None = None
     path: str | None = None
-    revision: str | None = None
+    revision: object = None
     url: str | None = None
-    hashedUserId: str | None = None  # noqa: N815
-    hashedIp: str | None = None  # noqa: N815
+    # Optional fields of the wrong type are ignored rather than rejected: they do not
+    # change whether a request happened, only who made it.
+    hashedUserId: object = None
+    hashedIp: object = None
 
 
 _decoder = msgspec.json.Decoder(_Wire)
@@ -64,8 +66,9 @@ _decoder = msgspec.json.Decoder(_Wire)
 class FileRequest:
     """One validated file request.
 
-    ``ts_ms`` is UTC epoch milliseconds; ``method`` is upper case; ``user`` is the hashed
-    user id, else the hashed IP, else None (an anonymous request).
+    ``ts_ms`` is UTC epoch milliseconds; ``method`` is upper case; ``user`` identifies who
+    made the request for dataset dedupe: ``u:<hashedUserId>``, else ``i:<hashedIp>``, else
+    None (an anonymous request, which counts alone).
     """
 
     ts_ms: int
@@ -109,11 +112,19 @@ def parse_event(raw: bytes, max_bytes: int = 64 * 1024) -> FileRequest:
         repo_type, repo, revision, path = parse_url(wire.url)
     else:
         repo_type, repo, path = _repo_fields(wire)
-        revision = wire.revision
+        revision = wire.revision if wire.revision.__class__ is str else None
     return FileRequest(
         parse_timestamp(wire.timestamp), wire.method.upper(), status, repo_type, repo, path,
-        revision, wire.hashedUserId or wire.hashedIp or None,
+        revision, _user(wire.hashedUserId, wire.hashedIp),  # type: ignore[arg-type]
     )
+
+
+def _user(user_id: object, ip: object) -> str | None:
+    if user_id.__class__ is str and user_id:
+        return f"u:{user_id}"
+    if ip.__class__ is str and ip:
+        return f"i:{ip}"
+    return None
 
 
 def _validation_error(message: str) -> EventError:

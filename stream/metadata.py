@@ -112,7 +112,7 @@ class MetadataFeed:
         while True:
             found = consumer.partitions_for_topic(self.topic)
             if not found:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+                await consumer._client.force_metadata_update()
                 found = consumer.partitions_for_topic(self.topic)
             if found:
                 return [TopicPartition(self.topic, p) for p in sorted(found)]

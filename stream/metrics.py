@@ -6,16 +6,33 @@ so the hot path never touches a metric object per event.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SIZE_BUCKETS = (1, 10, 100, 500, 1000, 2500, 5000, 10_000, 20_000, 50_000, 100_000)
 
 
+@dataclass
+class LiveTotals:
+    """Plain running totals, published to Redis for the dashboard (see ``keys.WORKER_FIELDS``)."""
+
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    events_read: int = 0
+    events_counted: int = 0
+    dead_lettered: int = 0
+    lag: int = 0
+    first_read_ms: int = 0
+    last_apply_ms: int = 0
+
+
 class WorkerMetrics:
     """All metrics of one worker process, in their own registry."""
 
     def __init__(self) -> None:
+        self.totals = LiveTotals()
         self.registry = CollectorRegistry()
         r = self.registry
         self.events_read = Counter("hubcounter_events_read", "Events read from Kafka", registry=r)
@@ -46,8 +63,18 @@ class WorkerMetrics:
         self.metadata_repos = Gauge(
             "hubcounter_metadata_repos", "Repos with a library in the metadata map", registry=r)
 
-    def record_outcomes(self, outcomes: dict[str, int], dead: dict[str, int], counted: int) -> None:
-        """Add one batch's per-event tallies."""
+    def record_batch(self, read: int, outcomes: dict[str, int], dead: dict[str, int],
+                     counted: int) -> None:
+        """Add one applied batch's per-event tallies."""
+        now_ms = int(time.time() * 1000)
+        totals = self.totals
+        totals.first_read_ms = totals.first_read_ms or now_ms
+        totals.last_apply_ms = now_ms
+        totals.events_read += read
+        totals.events_counted += counted
+        totals.dead_lettered += sum(dead.values())
+        self.events_read.inc(read)
+        self.batch_size.observe(read)
         for reason, n in outcomes.items():
             self.not_counted.labels(reason).inc(n)
         for reason, n in dead.items():

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
 
 
 class Settings(BaseSettings):
@@ -21,20 +17,33 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
-    kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=_env("kafka_bootstrap", "KAFKA_BOOTSTRAP"))
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("redis_url", "REDIS_URL"))
-    group: str = Field("hubcounter", validation_alias=_env("group", "HUBCOUNTER_GROUP"))
-    events_topic: str = Field("cdn-requests", validation_alias=_env("events_topic", "HUBCOUNTER_EVENTS_TOPIC"))
-    metadata_topic: str = Field("repo-metadata", validation_alias=_env("metadata_topic", "HUBCOUNTER_METADATA_TOPIC"))
-    dlq_topic: str = Field("cdn-requests-dlq", validation_alias=_env("dlq_topic", "HUBCOUNTER_DLQ_TOPIC"))
-    batch_size: int = Field(20_000, ge=1, le=1_000_000, validation_alias=_env("batch_size", "HUBCOUNTER_BATCH_SIZE"))
-    lateness_days: float = Field(7.0, gt=0, le=365, validation_alias=_env("lateness_days", "HUBCOUNTER_LATENESS_DAYS"))
-    max_message_bytes: int = Field(64 * 1024, ge=256, validation_alias=_env("max_message_bytes", "HUBCOUNTER_MAX_MESSAGE_BYTES"))
-    web_host: str = Field("127.0.0.1", validation_alias=_env("web_host", "HUBCOUNTER_WEB_HOST"))
-    web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("web_port", "HUBCOUNTER_WEB_PORT"))
-    session_timeout_ms: int = Field(10_000, ge=1000, validation_alias=_env("session_timeout_ms", "HUBCOUNTER_SESSION_TIMEOUT_MS"))
-    shards: int = Field(64, ge=1, le=16384, validation_alias=_env("shards", "HUBCOUNTER_SHARDS"))
-    rules_file: str | None = Field(None, validation_alias=_env("rules_file", "HUBCOUNTER_RULES"))
+    kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP",
+                                 description="Kafka bootstrap servers, host:port[,host:port...]")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL",
+                           description="Redis holding the counters, redis://host:port/db")
+    group: str = Field("hubcounter", validation_alias="HUBCOUNTER_GROUP", description="Consumer group")
+    events_topic: str = Field("cdn-requests", validation_alias="HUBCOUNTER_EVENTS_TOPIC",
+                              description="Topic of CDN file-request events")
+    metadata_topic: str = Field("repo-metadata", validation_alias="HUBCOUNTER_METADATA_TOPIC",
+                                description="Compacted topic of repo metadata (library names)")
+    dlq_topic: str = Field("cdn-requests-dlq", validation_alias="HUBCOUNTER_DLQ_TOPIC",
+                           description="Dead-letter topic for rejected events")
+    batch_size: int = Field(20_000, ge=1, le=1_000_000, validation_alias="HUBCOUNTER_BATCH_SIZE",
+                            description="Most events fetched and applied per batch")
+    lateness_days: float = Field(7.0, gt=0, le=365, validation_alias="HUBCOUNTER_LATENESS_DAYS",
+                                 description="Events older than this (vs. the wall clock) are not counted")
+    max_message_bytes: int = Field(64 * 1024, ge=256, validation_alias="HUBCOUNTER_MAX_MESSAGE_BYTES",
+                                   description="Larger messages are dead-lettered")
+    web_host: str = Field("127.0.0.1", validation_alias="HUBCOUNTER_WEB_HOST",
+                          description="Address of /metrics, /healthz, /readyz")
+    web_port: int = Field(6066, ge=0, le=65535, validation_alias="HUBCOUNTER_WEB_PORT",
+                          description="Port of /metrics, /healthz, /readyz")
+    session_timeout_ms: int = Field(10_000, ge=1000, validation_alias="HUBCOUNTER_SESSION_TIMEOUT_MS",
+                                    description="Consumer-group session timeout: how fast a dead worker is replaced")
+    shards: int = Field(64, ge=1, le=16384, validation_alias="HUBCOUNTER_SHARDS",
+                        description="Counter shards in Redis (fixed once counting has started)")
+    rules_file: str | None = Field(None, validation_alias="HUBCOUNTER_RULES",
+                                   description="Operator rules file (YAML or JSON) on top of the shipped rules")
 
     @field_validator("kafka_bootstrap")
     @classmethod

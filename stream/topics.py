@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -29,10 +30,8 @@ async def ensure_topics(bootstrap: str, topics: list[NewTopic]) -> None:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created concurrently elsewhere
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another process
             log.info("created topics %s", [t.name for t in missing])
     finally:
         await admin.close()

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -61,6 +64,8 @@ class CountingWorker:
         self.last_loop = time.monotonic()
         self._stopping = asyncio.Event()
         self._pending: dict[TopicPartition, int] = {}
+        self._lag: dict[int, int] = {}
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5,
                                         socket_connect_timeout=2)
         self.store = CounterStore(self._redis, settings.shards, settings.lateness)
@@ -166,14 +171,12 @@ class CountingWorker:
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         for tp, records in batch.items():
             self._pending[tp] = records[-1].offset + 1
-        self.metrics.events_read.inc(read)
-        self.metrics.batch_size.observe(read)
         dead_by_reason: dict[str, int] = {}
         for _, exc in dead:
             dead_by_reason[exc.reason] = dead_by_reason.get(exc.reason, 0) + 1
         for reason in (COUNTED, DATASET_CANDIDATE):
             outcomes.pop(reason, None)
-        self.metrics.record_outcomes(outcomes, dead_by_reason, counted)
+        self.metrics.record_batch(read, outcomes, dead_by_reason, counted)
 
     async def _apply(self, tally: Tally, ranges: list[PartitionRange], batch: Batch,
                      window: tuple[int, int]) -> int:
@@ -207,11 +210,8 @@ class CountingWorker:
                 continue
             ranges.append(PartitionRange(field, after[0].offset, after[-1].offset))
             for record in after:
-                try:
-                    self.counter.add(parse_event(record.value or b"", self.settings.max_message_bytes),
-                                     tally, window)
-                except EventError:
-                    pass  # already dead-lettered with the whole batch
+                with contextlib.suppress(EventError):  # already dead-lettered with the whole batch
+                    self.counter.add(parse_event(record.value or b"", self.settings.max_message_bytes), tally, window)
         return tally, ranges
 
     async def _dead_letter(self, dead: list[tuple[ConsumerRecord, EventError]]) -> None:
@@ -277,4 +277,20 @@ class CountingWorker:
         for tp, records in batch.items():
             highwater = consumer.highwater(tp)
             if highwater is not None:
-                self.metrics.lag.labels(str(tp.partition)).set(max(highwater - records[-1].offset - 1, 0))
+                self._lag[tp.partition] = max(highwater - records[-1].offset - 1, 0)
+                self.metrics.lag.labels(str(tp.partition)).set(self._lag[tp.partition])
+        self.metrics.totals.lag = sum(self._lag.values())
+
+    async def heartbeat(self) -> None:
+        """Publish this worker's live totals to Redis for the dashboard (best effort)."""
+        totals = self.metrics.totals
+        try:
+            await self.store.heartbeat(self.worker_id, {
+                "group": self.settings.group, "started_ms": totals.started_ms,
+                "events_read": totals.events_read, "events_counted": totals.events_counted,
+                "dead_lettered": totals.dead_lettered, "lag": totals.lag,
+                "metadata_repos": len(self.libraries), "first_read_ms": totals.first_read_ms,
+                "last_apply_ms": totals.last_apply_ms,
+            })
+        except StoreUnavailable as exc:
+            log.debug("heartbeat skipped: %s", exc)

@@ -16,7 +16,13 @@ key                                     type     holds
 ``hc:{N}:meta``                         hash     ``<type>:start`` / ``<type>:end``: the w30 window
 ``hc:{N}:applied``                      hash     ``<topic>:<partition>`` -> last applied offset
 ``hc:{N}:seen:<bucket>``                set      dataset dedupe: 12-byte digests of (dataset, user)
+``hc:org:{<org>}``                      set      ``<type>:<org>/<name>`` of every counted repo of an org
+``hc:workers``                          zset     worker id -> last heartbeat (epoch ms)
+``hc:worker:<id>``                      hash     a worker's live totals (see ``WORKER_FIELDS``), expires
 ======================================  =======  ==============================================
+
+The org index is written outside the atomic apply: adding a member is idempotent, so a
+replay cannot corrupt it.
 """
 
 from __future__ import annotations
@@ -66,3 +72,26 @@ def applied(shard: int) -> str:
 
 def seen(shard: int, bucket: int) -> str:
     return f"hc:{{{shard}}}:seen:{bucket}"
+
+
+def org_repos(org: str) -> str:
+    return f"hc:org:{{{org}}}"
+
+
+def org_of(repo_key: str) -> str | None:
+    """The organisation of ``type:org/name``; None for a legacy repo without one."""
+    name = repo_key.partition(":")[2]
+    org, sep, _ = name.partition("/")
+    return org if sep else None
+
+
+WORKERS: Final = "hc:workers"
+WORKER_TTL_S: Final = 30
+# Cumulative totals since the worker started, plus gauges; readers derive rates from deltas.
+WORKER_FIELDS: Final = ("group", "started_ms", "updated_ms", "events_read", "events_counted",
+                        "downloads", "dead_lettered", "lag", "metadata_repos",
+                        "first_read_ms", "last_apply_ms")
+
+
+def worker(worker_id: str) -> str:
+    return f"hc:worker:{worker_id}"

@@ -80,6 +80,7 @@ class CounterStore:
         self._apply = client.register_script(_script("apply.lua"))
         self._roll = client.register_script(_script("roll.lua"))
         self._window_for: date | None = None
+        self._indexed: set[str] = set()  # repos known to be in their org's index
 
     async def ensure_config(self) -> None:
         """Record the shard count on first use; refuse to run with a different one."""
@@ -106,12 +107,28 @@ class CounterStore:
             return []
         try:
             async with self.client.pipeline(transaction=False) as pipe:
+                new_repos = self._index_orgs(tally, pipe)
                 for call in calls:
                     await self._apply(keys=call.keys, args=self._args(call, ranges), client=pipe)
-                replies = await pipe.execute()
+                replies = (await pipe.execute())[len(new_repos):]
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
+        self._indexed.update(new_repos)
         return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, replies, strict=True)]
+
+    def _index_orgs(self, tally: Tally, pipe: Any) -> list[str]:
+        """Queue SADDs of the batch's repos to their org index; return the repos queued."""
+        if len(self._indexed) > 2_000_000:
+            self._indexed.clear()  # bounded memory; re-adding a member is harmless
+        repo_keys = {key for key, _ in tally.plain} | {entry[0] for entry in tally.distinct}
+        new = [key for key in repo_keys if key not in self._indexed]
+        queued = []
+        for repo_key in new:
+            org = keys.org_of(repo_key)
+            if org is not None:
+                pipe.sadd(keys.org_repos(org), repo_key)
+                queued.append(repo_key)
+        return queued
 
     def _build_calls(self, tally: Tally, ranges: list[PartitionRange],
                      only_shard: int | None) -> list[_ShardCall]:
@@ -187,6 +204,19 @@ class CounterStore:
             markers = {r.field: int(m) for r, m in zip(ranges, reply[1:], strict=True)}
             return ShardOutcome(shard, status, markers=markers)
         return ShardOutcome(shard, status)
+
+    async def heartbeat(self, worker_id: str, totals: dict[str, Any]) -> None:
+        """Publish a worker's live totals (the dashboard derives rates from them)."""
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hset(keys.worker(worker_id), mapping={**totals, "updated_ms": now_ms})
+                pipe.expire(keys.worker(worker_id), keys.WORKER_TTL_S)
+                pipe.zadd(keys.WORKERS, {worker_id: now_ms})
+                pipe.zremrangebyscore(keys.WORKERS, 0, now_ms - 1000 * keys.WORKER_TTL_S)
+                await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
 
     async def roll_windows(self, now: datetime) -> None:
         """Move every shard's 30-day leaderboards to the window ending on ``now``'s UTC day."""

@@ -18,7 +18,13 @@ from stream.reference import compute
 from stream.settings import Settings
 from stream.simulate import Simulation
 from tests.support import (
-    Feeder, committed_total, create_topics, send, snapshot, start_worker, wait_committed,
+    Feeder,
+    committed_total,
+    create_topics,
+    send,
+    snapshot,
+    start_worker,
+    wait_committed,
 )
 
 pytestmark = pytest.mark.integration

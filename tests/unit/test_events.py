@@ -28,13 +28,23 @@ def reason(value: bytes, **kwargs: int) -> str:
 def test_a_full_event_parses_to_its_fields():
     event = parse_event(raw(hashedUserId="u1", hashedIp="ip1", revision="main"))
     assert event == FileRequest(1_795_255_200_123, "GET", 200, "model", "org/name", "config.json",
-                                "main", "u1")
+                                "main", "u:u1")
     assert event.repo_key == "model:org/name"
 
 
 def test_user_falls_back_to_the_hashed_ip_then_to_none():
-    assert parse_event(raw(hashedIp="ip1")).user == "ip1"
+    assert parse_event(raw(hashedIp="ip1")).user == "i:ip1"
+    assert parse_event(raw(hashedUserId="", hashedIp="ip1")).user == "i:ip1"
     assert parse_event(raw()).user is None
+
+
+def test_a_user_id_and_an_ip_with_the_same_text_are_different_users():
+    assert parse_event(raw(hashedUserId="x")).user != parse_event(raw(hashedIp="x")).user
+
+
+def test_optional_fields_of_the_wrong_type_are_ignored_not_rejected():
+    event = parse_event(raw(hashedUserId=42, hashedIp=["a"], revision=7, bytes="many"))
+    assert (event.user, event.revision) == (None, None)
 
 
 def test_method_is_case_insensitive_and_status_may_be_a_digit_string():
