@@ -7,7 +7,6 @@ export. :func:`parse_event` turns raw message bytes into a :class:`FileRequest` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 from urllib.parse import unquote, urlsplit
@@ -42,8 +41,11 @@ _MIN_EPOCH_MS: Final = 946_684_800_000  # 2000-01-01
 _MAX_EPOCH_MS: Final = 4_102_444_800_000  # 2100-01-01
 
 
-class _Wire(msgspec.Struct):
-    """The JSON shape on the wire; msgspec checks types while decoding."""
+class _Wire(msgspec.Struct, gc=False):
+    """The JSON shape on the wire; msgspec checks types while decoding.
+
+    Untracked by the garbage collector (``gc=False``): decoded JSON cannot form cycles.
+    """
 
     timestamp: int | str
     method: str
@@ -62,9 +64,8 @@ class _Wire(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_Wire)
 
 
-@dataclass(frozen=True, slots=True)
-class FileRequest:
-    """One validated file request.
+class FileRequest(msgspec.Struct, frozen=True, gc=False):
+    """One validated file request (a msgspec Struct: built per event, it must be cheap).
 
     ``ts_ms`` is UTC epoch milliseconds; ``method`` is upper case; ``user`` identifies who
     made the request for dataset dedupe: ``u:<hashedUserId>``, else ``i:<hashedIp>``, else
@@ -105,26 +106,51 @@ def parse_event(raw: bytes, max_bytes: int = 64 * 1024) -> FileRequest:
 
     status = wire.status
     if status.__class__ is str:
-        if not (status.isascii() and status.isdigit()):
+        if not (status.isascii() and status.isdigit()):  # type: ignore[union-attr]
             raise EventError(BAD_FIELD, f"status {status!r} is not an integer")
         status = int(status)
-    if wire.url is not None and wire.repoName is None:
+    repo_type, repo, path = wire.repoType, wire.repoName, wire.path
+    if repo is None and wire.url is not None:
         repo_type, repo, revision, path = parse_url(wire.url)
     else:
-        repo_type, repo, path = _repo_fields(wire)
+        if repo_type is None or repo is None or path is None:
+            raise _missing_repo_fields(wire)
+        if repo_type not in REPO_TYPES:
+            raise EventError(UNKNOWN_REPO_TYPE, f"repoType {repo_type!r} is not model, dataset or space")
+        if repo not in _valid_repos:
+            _check_repo_name(repo)
+        if not path:
+            raise EventError(BAD_FIELD, "path is empty")
         revision = wire.revision if wire.revision.__class__ is str else None
-    return FileRequest(
-        parse_timestamp(wire.timestamp), wire.method.upper(), status, repo_type, repo, path,
-        revision, _user(wire.hashedUserId, wire.hashedIp),  # type: ignore[arg-type]
-    )
-
-
-def _user(user_id: object, ip: object) -> str | None:
+    user_id, ip = wire.hashedUserId, wire.hashedIp
     if user_id.__class__ is str and user_id:
-        return f"u:{user_id}"
-    if ip.__class__ is str and ip:
-        return f"i:{ip}"
-    return None
+        user: str | None = f"u:{user_id}"
+    elif ip.__class__ is str and ip:
+        user = f"i:{ip}"
+    else:
+        user = None
+    return FileRequest(parse_timestamp(wire.timestamp), wire.method.upper(), status,  # type: ignore[arg-type]
+                       repo_type, repo, path, revision, user)  # type: ignore[arg-type]
+
+
+def _missing_repo_fields(wire: _Wire) -> EventError:
+    missing = [name for name in ("repoType", "repoName", "path") if getattr(wire, name) is None]
+    return EventError(MISSING_FIELD, f"missing {', '.join(missing)} (and no url)")
+
+
+# Repo names already checked: most requests go to few repos, so checking each name once
+# keeps validation off the per-event cost. Bounded so hostile input cannot grow it forever.
+_valid_repos: set[str] = set()
+_VALID_REPOS_MAX = 1_000_000
+
+
+def _check_repo_name(repo: str) -> None:
+    parts = repo.split("/")
+    if not (1 <= len(parts) <= 2 and all(parts)):
+        raise EventError(BAD_FIELD, f"repoName {repo!r} is not 'org/name' or 'name'")
+    if len(_valid_repos) >= _VALID_REPOS_MAX:
+        _valid_repos.clear()
+    _valid_repos.add(repo)
 
 
 def _validation_error(message: str) -> EventError:
@@ -133,27 +159,6 @@ def _validation_error(message: str) -> EventError:
     if message.startswith("Expected `object`"):
         return EventError(NOT_OBJECT, message)
     return EventError(BAD_FIELD, message)
-
-
-def _repo_fields(wire: _Wire) -> tuple[RepoType, str, str]:
-    missing = [name for name in ("repoType", "repoName", "path") if getattr(wire, name) is None]
-    if missing:
-        raise EventError(MISSING_FIELD, f"missing {', '.join(missing)} (and no url)")
-    repo_type = wire.repoType
-    if repo_type not in REPO_TYPES:
-        raise EventError(UNKNOWN_REPO_TYPE, f"repoType {repo_type!r} is not model, dataset or space")
-    repo = wire.repoName
-    assert repo is not None and wire.path is not None  # checked above; narrows the types
-    if not _valid_repo_name(repo):
-        raise EventError(BAD_FIELD, f"repoName {repo!r} is not 'org/name' or 'name'")
-    if not wire.path:
-        raise EventError(BAD_FIELD, "path is empty")
-    return repo_type, repo, wire.path  # type: ignore[return-value]
-
-
-def _valid_repo_name(repo: str) -> bool:
-    parts = repo.split("/")
-    return 1 <= len(parts) <= 2 and all(parts)
 
 
 def parse_timestamp(value: int | str) -> int:

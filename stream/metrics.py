@@ -63,13 +63,16 @@ class WorkerMetrics:
         self.metadata_repos = Gauge(
             "hubcounter_metadata_repos", "Repos with a library in the metadata map", registry=r)
 
+    def mark_read(self) -> None:
+        """Note when the first batch arrived (the start of end-to-end throughput figures)."""
+        if not self.totals.first_read_ms:
+            self.totals.first_read_ms = int(time.time() * 1000)
+
     def record_batch(self, read: int, outcomes: dict[str, int], dead: dict[str, int],
                      counted: int) -> None:
         """Add one applied batch's per-event tallies."""
-        now_ms = int(time.time() * 1000)
         totals = self.totals
-        totals.first_read_ms = totals.first_read_ms or now_ms
-        totals.last_apply_ms = now_ms
+        totals.last_apply_ms = int(time.time() * 1000)
         totals.events_read += read
         totals.events_counted += counted
         totals.dead_lettered += sum(dead.values())

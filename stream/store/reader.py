@@ -8,6 +8,7 @@ a validated repo id and the layout in :mod:`stream.store.keys`; no key patterns,
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -100,6 +101,107 @@ class CounterReader:
             for member, score in reply
         )
         return heapq.nsmallest(limit, ranked, key=lambda r: (-r.downloads, r.repo_type, r.repo))
+
+
+    # -- reads for the API: organisations, many repos at once, live workers -------------
+
+    async def org_repo_keys(self, org: str) -> list[str]:
+        """The ``type:org/name`` keys of an org's counted repos, sorted (``org`` must be validated)."""
+        members = await self.client.smembers(keys.org_repos(org))
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+
+    async def totals_many(self, repo_keys: Sequence[str], today: date | None = None,
+                          chunk: int = 500) -> list[RepoCounts]:
+        """Last-30-days and all-time downloads of many repos (``type:repo`` keys), in order.
+
+        A repo without a counter comes back with zeros. ``daily`` is left empty: callers
+        that want the days use :meth:`days_many`.
+        """
+        shards = await self.shards()
+        if shards is None or not repo_keys:
+            return [_empty(key) for key in repo_keys]
+        w_start, w_end = window_bounds(today or today_utc())
+        fields = [keys.ALL_TIME_FIELD, *_day_names(w_start, w_end)]
+        out: list[RepoCounts] = []
+        for begin in range(0, len(repo_keys), chunk):
+            part = repo_keys[begin:begin + chunk]
+            replies = await self._hmget_many(shards, part, fields)
+            for repo_key, values in zip(part, replies, strict=True):
+                repo_type, _, repo = repo_key.partition(":")
+                out.append(RepoCounts(repo_type, repo, sum(int(v or 0) for v in values[1:]),
+                                      int(values[0] or 0), {}))
+        return out
+
+    async def days_many(self, repo_keys: Sequence[str], days: Sequence[str] | None) -> list[RepoCounts]:
+        """Per-day counts and all-time totals of a few hundred repos, in one round trip.
+
+        ``days`` names the days wanted (zero-filled); None asks for every day the repo
+        ever had. ``downloads`` is the sum over the returned days.
+        """
+        shards = await self.shards()
+        if shards is None or not repo_keys:
+            return [_empty(key) for key in repo_keys]
+        if days is not None:
+            replies = await self._hmget_many(shards, repo_keys, [keys.ALL_TIME_FIELD, *days])
+            pairs = [(values[0], dict(zip(days, values[1:], strict=True))) for values in replies]
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for repo_key in repo_keys:
+                    pipe.hgetall(keys.repo(keys.shard_of(repo_key, shards), repo_key))
+                everything = await pipe.execute()
+            pairs = []
+            for fields in everything:
+                decoded = {_text(k): v for k, v in fields.items()}
+                total = decoded.pop(keys.ALL_TIME_FIELD, None)
+                pairs.append((total, dict(sorted(decoded.items()))))
+        out = []
+        for repo_key, (total, per_day) in zip(repo_keys, pairs, strict=True):
+            repo_type, _, repo = repo_key.partition(":")
+            daily = {d: int(v or 0) for d, v in per_day.items()}
+            out.append(RepoCounts(repo_type, repo, sum(daily.values()), int(total or 0), daily))
+        return out
+
+    async def workers(self) -> list[WorkerStats]:
+        """The live totals of every worker that sent a heartbeat lately, by worker id."""
+        ids = [_text(m) for m in await self.client.zrange(keys.WORKERS, 0, -1)]
+        if not ids:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for worker_id in ids:
+                pipe.hgetall(keys.worker(worker_id))
+            replies = await pipe.execute()
+        out = []
+        for worker_id, fields in zip(ids, replies, strict=True):
+            if not fields:
+                continue  # its hash expired: the worker is gone
+            decoded = {_text(k): _text(v) for k, v in fields.items()}
+            out.append(WorkerStats(worker_id, decoded.pop("group", ""),
+                                   {k: int(v) for k, v in decoded.items() if v.lstrip("-").isdigit()}))
+        return sorted(out, key=lambda w: w.worker_id)
+
+    async def _hmget_many(self, shards: int, repo_keys: Sequence[str], fields: list[str]) -> list[list]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for repo_key in repo_keys:
+                pipe.hmget(keys.repo(keys.shard_of(repo_key, shards), repo_key), fields)
+            return list(await pipe.execute())
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """One worker's heartbeat: cumulative totals and gauges (``keys.WORKER_FIELDS``) as ints."""
+
+    worker_id: str
+    group: str
+    values: dict[str, int]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _empty(repo_key: str) -> RepoCounts:
+    repo_type, _, repo = repo_key.partition(":")
+    return RepoCounts(repo_type, repo, 0, 0, {})
 
 
 def _day_names(start: date, end: date) -> list[str]:

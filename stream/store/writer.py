@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -24,6 +25,20 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from stream.counting import DAY_MS, DEDUPE_BUCKET_MS, Tally
 from stream.errors import ConfigError, StoreUnavailable
 from stream.store import keys
+
+_pack = msgspec.msgpack.Encoder().encode
+_DIGEST_BYTES = 12
+_FIXSTR_12 = bytes([0xA0 | _DIGEST_BYTES])
+
+
+def _dedupe_member(repo_key: str, user: str) -> msgspec.Raw:
+    """The 12-byte digest of (dataset, user), as a msgpack string.
+
+    Redis's Lua msgpack decoder predates the msgpack ``bin`` type, so the raw digest
+    travels as a fixed-length string: Lua strings are byte strings.
+    """
+    digest = hashlib.blake2b(f"{repo_key}\0{user}".encode(), digest_size=_DIGEST_BYTES).digest()
+    return msgspec.Raw(_FIXSTR_12 + digest)
 
 
 def _script(name: str) -> str:
@@ -60,7 +75,6 @@ class _ShardCall:
     expiring: dict[str, int] = field(default_factory=dict)  # key -> expire-at (unix s)
     types: set[str] = field(default_factory=set)
     incr: list[Any] = field(default_factory=list)
-    nincr: int = 0
 
     def key(self, name: str) -> int:
         idx = self.index.get(name)
@@ -143,10 +157,9 @@ class CounterStore:
                 call = calls[shard] = _ShardCall(shard, [keys.applied(shard), keys.meta(shard)])
             return call
 
-        grouped: dict[tuple[str, str], list[tuple[int, bytes]]] = defaultdict(list)
+        grouped: dict[tuple[str, str], list[tuple[int, msgspec.Raw]]] = defaultdict(list)
         for repo_key, day_name, bucket, user in tally.distinct:
-            digest = hashlib.blake2b(f"{repo_key}\0{user}".encode(), digest_size=12).digest()
-            grouped[(repo_key, day_name)].append((bucket, digest))
+            grouped[(repo_key, day_name)].append((bucket, _dedupe_member(repo_key, user)))
         for (repo_key, day_name), n in tally.plain.items():
             call = call_for(repo_key)
             if call is not None:
@@ -158,42 +171,36 @@ class CounterStore:
         return list(calls.values())
 
     def _add_increment(self, call: _ShardCall, repo_key: str, day_name: str, n: int,
-                       members: Iterable[tuple[int, bytes]]) -> None:
+                       members: Iterable[tuple[int, msgspec.Raw]]) -> None:
         """Add one (repo, day) entry: ``n`` plain downloads, or dedupe ``members`` when n is 0."""
         repo_type, _, name = repo_key.partition(":")
         shard = call.shard
         call.types.add(repo_type)
         day_key = keys.day(shard, repo_type, day_name)
         call.expiring.setdefault(day_key, _day_zset_expiry(day_name))
-        entry: list[Any] = [repo_type, call.key(keys.repo(shard, repo_key)), call.key(day_key),
-                            name, day_name, n]
-        flat: list[Any] = []
+        dedupe = []
         for bucket, digest in members:
             seen_key = keys.seen(shard, bucket)
             call.expiring.setdefault(seen_key, self._seen_expiry(bucket))
-            flat += [call.key(seen_key), digest]
-        call.incr += [*entry, len(flat) // 2, *flat]
-        call.nincr += 1
+            dedupe.append((call.key(seen_key), digest))
+        call.incr.append((repo_type, repo_key, call.key(day_key), name, day_name, n, dedupe))
 
     def _seen_expiry(self, bucket: int) -> int:
         """Keep a dedupe bucket while events of it can still arrive, plus a day's margin."""
         keep_ms = int(self.lateness.total_seconds() * 1000) + DAY_MS
         return ((bucket + 1) * DEDUPE_BUCKET_MS + keep_ms) // 1000
 
-    def _args(self, call: _ShardCall, ranges: list[PartitionRange]) -> list[Any]:
-        args: list[Any] = [len(ranges)]
-        for r in ranges:
-            args += [r.field, r.first, r.last]
-        args.append(len(call.expiring))
-        for key, expire_at in call.expiring.items():
-            args += [call.index[key], expire_at]
-        args.append(len(call.types))
-        for repo_type in sorted(call.types):
-            args += [repo_type, call.key(keys.window(call.shard, repo_type)),
-                     call.key(keys.all_time(call.shard, repo_type))]
-        args.append(call.nincr)
-        args += call.incr
-        return args
+    def _args(self, call: _ShardCall, ranges: list[PartitionRange]) -> list[bytes]:
+        # One msgpack argument instead of thousands: packing arguments one by one is
+        # what a Python Redis client spends its time on.
+        types = [(t, call.key(keys.window(call.shard, t)), call.key(keys.all_time(call.shard, t)))
+                 for t in sorted(call.types)]
+        return [_pack((
+            [(r.field, r.first, r.last) for r in ranges],
+            [(call.index[key], at) for key, at in call.expiring.items()],
+            types,
+            call.incr,
+        ))]
 
     @staticmethod
     def _outcome(shard: int, reply: list[Any], ranges: list[PartitionRange]) -> ShardOutcome:

@@ -8,62 +8,54 @@
 -- mix means the batch straddles a marker, and the caller must re-tally the events after
 -- the returned markers. So a replayed or concurrent (zombie) batch never counts twice.
 --
--- KEYS[1] applied hash, KEYS[2] window meta hash, KEYS[3..] keys named by index below.
--- ARGV: nparts, {field, from, to}*,
---       nexpire, {key idx, expire-at (unix s)}*,
---       ntypes, {type, window key idx, all-time key idx}*,
---       nincr, {type, repo key idx, day zset idx, member, day, n, nmembers, {seen idx, dedupe member}*}*
--- An increment with nmembers > 0 is a dataset (day) whose n is ignored: it adds one per
--- dedupe member not seen before in its 5-minute bucket set.
+-- KEYS[1] applied hash, KEYS[2] window meta hash, KEYS[3..] the shard-level keys named
+-- by index in the payload (window and all-time zsets, day zsets, dedupe sets). Per-repo
+-- hashes are named from KEYS[1]'s prefix ("hc:{N}:") so they share its slot.
+-- ARGV[1] msgpack payload: {parts, expire, types, incr}
+--   parts  {{field, from, to}, ...}
+--   expire {{key idx, expire-at unix s}, ...}
+--   types  {{type, window key idx, all-time key idx}, ...}
+--   incr   {{type, repo key, day zset idx, member, day, n, members}, ...}
+--          where members, when not empty, is a dataset day's {{dedupe set idx, digest}, ...}:
+--          it adds one per digest not yet in its 5-minute bucket set (n is then 0).
 -- Returns {'ok', counted, duplicates} | {'dup'} | {'conflict', marker1, marker2, ...}.
 
 local applied = KEYS[1]
-local a = 1
-local nparts = tonumber(ARGV[a]); a = a + 1
-local fields, tos, markers = {}, {}, {}
+local prefix = string.sub(applied, 1, -8) -- strip "applied"
+local payload = cmsgpack.unpack(ARGV[1])
+local parts, expire, types, incr = payload[1], payload[2], payload[3], payload[4]
+
+local markers = {}
 local fresh, stale = 0, 0
-for i = 1, nparts do
-  local field, from, to = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  a = a + 3
-  local m = tonumber(redis.call('HGET', applied, field) or '-1')
-  if m >= to then stale = stale + 1 elseif m < from then fresh = fresh + 1 end
-  fields[i], tos[i], markers[i] = field, to, m
+for i, part in ipairs(parts) do
+  local m = tonumber(redis.call('HGET', applied, part[1]) or '-1')
+  if m >= part[3] then stale = stale + 1 elseif m < part[2] then fresh = fresh + 1 end
+  markers[i] = m
 end
-if stale == nparts then return {'dup'} end
-if fresh ~= nparts then
+if stale == #parts then return {'dup'} end
+if fresh ~= #parts then
   local out = {'conflict'}
-  for i = 1, nparts do out[i + 1] = markers[i] end
+  for i = 1, #parts do out[i + 1] = markers[i] end
   return out
 end
 
--- Expiries are set at the end, once the keys exist.
-local nexpire = tonumber(ARGV[a]); a = a + 1
-local expire_from = a
-a = a + 2 * nexpire
-
-local ntypes = tonumber(ARGV[a]); a = a + 1
 local window, alltime, wstart, wend = {}, {}, {}, {}
-for _ = 1, ntypes do
-  local t = ARGV[a]
-  window[t], alltime[t] = KEYS[tonumber(ARGV[a + 1])], KEYS[tonumber(ARGV[a + 2])]
-  local bounds = redis.call('HMGET', KEYS[2], t .. ':start', t .. ':end')
-  wstart[t], wend[t] = bounds[1], bounds[2]
-  a = a + 3
+for _, t in ipairs(types) do
+  local name = t[1]
+  window[name], alltime[name] = KEYS[t[2]], KEYS[t[3]]
+  local bounds = redis.call('HMGET', KEYS[2], name .. ':start', name .. ':end')
+  wstart[name], wend[name] = bounds[1], bounds[2]
 end
 
 local counted, duplicates = 0, 0
-local nincr = tonumber(ARGV[a]); a = a + 1
-for _ = 1, nincr do
-  local t, repo, dayset, member, day = ARGV[a], KEYS[tonumber(ARGV[a + 1])], KEYS[tonumber(ARGV[a + 2])], ARGV[a + 3], ARGV[a + 4]
-  local n, nmembers = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-  a = a + 7
-  if nmembers > 0 then
+for _, e in ipairs(incr) do
+  local t, repo, dayset, member, day, n, members = e[1], prefix .. 'repo:' .. e[2], KEYS[e[3]], e[4], e[5], e[6], e[7]
+  if #members > 0 then
     n = 0
-    for _ = 1, nmembers do
-      n = n + redis.call('SADD', KEYS[tonumber(ARGV[a])], ARGV[a + 1])
-      a = a + 2
+    for _, m in ipairs(members) do
+      n = n + redis.call('SADD', KEYS[m[1]], m[2])
     end
-    duplicates = duplicates + nmembers - n
+    duplicates = duplicates + #members - n
   end
   if n > 0 then
     redis.call('HINCRBY', repo, day, n)
@@ -77,9 +69,7 @@ for _ = 1, nincr do
   end
 end
 
-for i = 0, nexpire - 1 do
-  local at = expire_from + 2 * i
-  redis.call('EXPIREAT', KEYS[tonumber(ARGV[at])], ARGV[at + 1])
-end
-for i = 1, nparts do redis.call('HSET', applied, fields[i], tos[i]) end
+-- Expiries last, once the keys exist.
+for _, x in ipairs(expire) do redis.call('EXPIREAT', KEYS[x[1]], x[2]) end
+for i, part in ipairs(parts) do redis.call('HSET', applied, part[1], part[3]) end
 return {'ok', counted, duplicates}
