@@ -15,6 +15,8 @@ import orjson
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from stream.api.commands import api
+from stream.demo import demo
 from stream.reference import reference
 from stream.rules.commands import rules
 from stream.settings import Settings
@@ -31,6 +33,8 @@ def main() -> None:
 main.add_command(rules)
 main.add_command(simulate)
 main.add_command(reference)
+main.add_command(demo)
+main.add_command(api)
 
 
 def _click_type(annotation: Any) -> Any:
