@@ -63,10 +63,8 @@ class _Translator:
 
     # --- leaves ------------------------------------------------------------------------
 
-    def field_and_params(
-        self, body: Any, position: str, value_keys: tuple[str, ...], extra: frozenset[str]
-    ) -> tuple[int, str, dict[str, Any], str]:
-        """Read ``{field: value}`` or ``{field: {value_key: value, ...params}}``."""
+    def single_field(self, body: Any, position: str) -> tuple[str, str]:
+        """The one field a leaf clause names (``boost`` aside), and its position."""
         if not isinstance(body, Mapping):
             raise self.error(position, f"expected an object, not {_compact(body)}")
         fields = [k for k in body if k != "boost"]
@@ -76,6 +74,13 @@ class _Translator:
         here = _join(position, str(name))
         if name not in FIELD_INDEX:
             raise self.error(here, f"unknown field {name!r} (known: {_KNOWN})")
+        return name, here
+
+    def field_and_params(
+        self, body: Any, position: str, value_keys: tuple[str, ...], extra: frozenset[str]
+    ) -> tuple[int, str, dict[str, Any], str]:
+        """Read ``{field: value}`` or ``{field: {value_key: value, ...params}}``."""
+        name, here = self.single_field(body, position)
         raw = body[name]
         params: dict[str, Any] = {}
         if isinstance(raw, Mapping):
@@ -117,15 +122,7 @@ class _Translator:
         return Leaf(field, matcher, source, position)
 
     def k_terms(self, body: Any, position: str, source: str) -> Node:
-        if not isinstance(body, Mapping):
-            raise self.error(position, f"expected an object, not {_compact(body)}")
-        fields = [k for k in body if k != "boost"]
-        if len(fields) != 1:
-            raise self.error(position, f"expected exactly one field, got {_compact(body)}")
-        name = fields[0]
-        here = _join(position, str(name))
-        if name not in FIELD_INDEX:
-            raise self.error(here, f"unknown field {name!r} (known: {_KNOWN})")
+        name, here = self.single_field(body, position)
         values = body[name]
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise self.error(here, f"expected a list of strings, not {_compact(values)}")
