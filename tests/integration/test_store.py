@@ -20,7 +20,7 @@ TODAY = datetime.now(UTC).date()
 DAY = TODAY.isoformat()
 
 
-def run(coro):  # noqa: ANN001, ANN201 - a tiny sync bridge for these tests
+def run(coro):
     return asyncio.run(coro)
 
 
