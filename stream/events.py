@@ -7,7 +7,7 @@ export. :func:`parse_event` turns raw message bytes into a :class:`FileRequest` 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -173,7 +173,11 @@ def parse_timestamp(value: int | str) -> int:
         raise EventError(BAD_TIMESTAMP, f"timestamp {value!r} is not ISO 8601") from None
     if moment.tzinfo is None:
         raise EventError(BAD_TIMESTAMP, f"timestamp {value!r} has no time zone")
-    return int(moment.timestamp() * 1000)
+    return (moment - _EPOCH) // _ONE_MS  # exact integer arithmetic: no float rounding at edges
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
 
 
 def parse_url(url: str) -> tuple[RepoType, str, str | None, str]:

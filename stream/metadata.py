@@ -37,12 +37,11 @@ class LibraryMap:
     def __init__(self) -> None:
         self._libraries: dict[str, str] = {}
         self.bad_records = 0
+        # Called once per event: the dict's own bound ``get``, without a wrapper frame.
+        self.library_of: Callable[[str], str | None] = self._libraries.get
 
     def __len__(self) -> int:
         return len(self._libraries)
-
-    def library_of(self, repo_key: str) -> str | None:
-        return self._libraries.get(repo_key)
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one record of the metadata topic (a ``None`` value is a tombstone)."""

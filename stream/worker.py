@@ -149,6 +149,9 @@ class CountingWorker:
             auto_offset_reset="earliest", session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(s.session_timeout_ms // 4, 100),
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+            # Some brokers hold a fetch until this wait ends even with data waiting; it bounds
+            # how long a quiet stream's events wait before they are counted.
+            fetch_max_wait_ms=100,
         )
         consumer.subscribe([s.events_topic], listener=_Rebalance(self))
         return consumer

@@ -110,3 +110,9 @@ def test_malformed_events_are_rejected_with_their_reason(value, expected):
 
 def test_messages_over_the_size_limit_are_rejected_before_decoding():
     assert reason(raw(userAgent="x" * 2000), max_bytes=1024) == "oversized"
+
+
+def test_fractional_seconds_convert_exactly_to_milliseconds():
+    # Float seconds times 1000 can land a millisecond low; bucket and window edges must not.
+    assert parse_timestamp("2026-11-21T10:00:00.293Z") % 1000 == 293
+    assert parse_timestamp("2026-11-21T10:04:59.999Z") // 300_000 != parse_timestamp("2026-11-21T10:05:00Z") // 300_000

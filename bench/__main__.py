@@ -1,0 +1,231 @@
+"""``python -m bench all [--quick] [--only NAME ...] [--out docs/BENCHMARKS.md]``.
+
+Starts the embedded stack, produces the workload once, then runs the selected benchmarks:
+the throughput contenders in rounds (each round runs every contender once, in turn, on
+the same topic), the latency run at half the worker's best rate, the memory figures, the
+rule-engine micro-benchmark and, when ``bench/api_bench.py`` exists, the API benchmark.
+Prints the tables; ``--out`` writes the markdown page, ``--json`` the raw figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import shlex
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import machine, report
+from bench.child import reap
+from bench.stats import RunSummary
+
+THROUGHPUT = ("drain", "worker", "faust", "quix")
+NAMES = (*THROUGHPUT, "latency", "memory", "rules", "api")
+NEEDS_STACK = {*THROUGHPUT, "latency", "memory"}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class Session:
+    """One invocation: the selected benchmarks, their results and their failures."""
+
+    def __init__(self, quick: bool, selected: list[str], runs: int | None):
+        self.quick, self.selected, self.runs_override = quick, selected, runs
+        self.results: dict[str, Any] = {"throughput": {}, "errors": {}}
+        self.peak = 0.0
+
+    def attempt(self, name: str, action: Callable[[], Any]) -> Any:
+        """Run one benchmark step; a failure is recorded and the others still run."""
+        try:
+            return action()
+        except Exception as exc:
+            log(f"{name} failed: {exc!r}")
+            traceback.print_exc(file=sys.stderr)
+            self.results["errors"][name] = f"{type(exc).__name__}: {str(exc)[:500]}"
+            return None
+
+    def run(self, workdir: Path) -> None:
+        if NEEDS_STACK & set(self.selected):
+            from bench.workload import prepared
+
+            with prepared(self.quick, workdir, log=log) as workload:
+                try:
+                    self.results["workload"] = workload.describe()
+                    self._throughput(workload)
+                    self._memory_and_latency(workload)
+                finally:
+                    reap()  # before the stack goes: stopping workers still talk to it
+        if "rules" in self.selected:
+            from bench import rules_bench
+
+            log("rules")
+            self.results["rules"] = self.attempt("rules", lambda: rules_bench.run(self.quick))
+        if "api" in self.selected and importlib.util.find_spec("bench.api_bench") is not None:
+            log("api")
+            self.results["api"] = self.attempt(
+                "api", lambda: importlib.import_module("bench.api_bench").run(self.quick))
+
+    def _memory_and_latency(self, workload: Any) -> None:
+        # The latency rig starts (worker, group join, feeder generating) while the memory
+        # figures, which do not depend on timing, are taken.
+        rig = self.attempt("latency", lambda: self._rig(workload)) if "latency" in self.selected else None
+        try:
+            if "memory" in self.selected:
+                from bench import memory
+
+                log("memory")
+                self.results["memory"] = self.attempt("memory", lambda: memory.run(workload))
+            if rig is not None:
+                log(f"latency at half of {self.peak:,.0f} events/s")
+                self.results["latency"] = self.attempt("latency", lambda: rig.measure(self.peak))
+        finally:
+            if rig is not None:
+                rig.close()
+
+    def _throughput(self, workload: Any) -> None:
+        contenders = [name for name in THROUGHPUT if name in self.selected]
+        if not contenders:
+            return
+        modules = {name: importlib.import_module(f"bench.{_MODULES[name]}") for name in contenders}
+        rounds = self.runs_override or workload.sizes.runs
+        collected: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+        for index in range(rounds):
+            for name in contenders:
+                load = machine.load_average()
+                log(f"round {index + 1}/{rounds}: {name} (load average {load})")
+                figures = self.attempt(f"{name} run {index + 1}",
+                                       lambda n=name, i=index: modules[n].run_once(workload, f"r{i}"))
+                if figures is not None:
+                    figures["load_avg"] = load
+                    collected[name].append(figures)
+                    log(f"  {name}: {report.fmt_rate(figures.get('rate'))}, exact={figures.get('verified')}")
+        for name, runs in collected.items():
+            rates = [run["rate"] for run in runs if run.get("rate")]
+            self.results["throughput"][name] = {
+                "events": runs[0]["events"] if runs else 0, "runs": runs,
+                "summary": RunSummary.of(rates).as_dict() if rates else None}
+
+    def _rig(self, workload: Any) -> Any:
+        from bench import latency, worker_e2e
+
+        summary = self.results["throughput"].get("worker", {}).get("summary")
+        if summary is None:
+            log("latency: no worker figure yet, measuring the worker's rate once")
+            summary = {"best": worker_e2e.run_once(workload, "peak")["rate"]}
+        self.peak = summary["best"]
+        return latency.LiveRig(workload)
+
+
+_MODULES = {"drain": "drain", "worker": "worker_e2e", "faust": "faust_baseline", "quix": "quix_baseline"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["all", "render"],
+                        help="all: run the benchmarks (the selection is --only's); "
+                             "render: rewrite the page from a --json file of an earlier run")
+    parser.add_argument("results", nargs="?", type=Path, help="render: the JSON file to render")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run each: under a minute")
+    parser.add_argument("--only", nargs="+", action="extend", choices=NAMES, metavar="NAME",
+                        help=f"run only these: {', '.join(NAMES)}")
+    parser.add_argument("--skip", nargs="+", action="extend", choices=NAMES, metavar="NAME", default=[],
+                        help="leave these out")
+    parser.add_argument("--runs", type=int, help="rounds of the throughput contenders [quick 1, full 3]")
+    parser.add_argument("--out", type=Path, help="write the markdown page here (e.g. docs/BENCHMARKS.md)")
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument("--note", help="a line at the top of the page (e.g. that the figures are provisional)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs of every process)")
+    return parser.parse_args(argv)
+
+
+def canonical_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces the figures (without output and scratch options)."""
+    parts = ["python -m bench all"]
+    if args.quick:
+        parts.append("--quick")
+    if args.only:
+        parts.append("--only " + " ".join(args.only))
+    if args.skip:
+        parts.append("--skip " + " ".join(args.skip))
+    if args.runs:
+        parts.append(f"--runs {args.runs}")
+    if args.out:
+        parts.append(f"--out {shlex.quote(str(args.out))}")
+    return " ".join(parts)
+
+
+def publish(results: dict[str, Any], out: Path | None) -> None:
+    """Print the page, and write it to ``out`` when given."""
+    page = report.render(results)
+    print(page)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page)
+        log(f"wrote {out}")
+
+
+def render(args: argparse.Namespace) -> int:
+    if args.results is None:
+        raise SystemExit("render needs the JSON file of a run (python -m bench all --json FILE)")
+    results = json.loads(args.results.read_text())
+    if args.note:
+        results["meta"]["note"] = args.note
+    publish(results, args.out)
+    return 0
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM (and SIGINT, which a background shell ignores) unwind through every
+    # finally, so the broker, Redis and every child process are stopped.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    args = parse_args(argv)
+    if args.command == "render":
+        return render(args)
+    selected = [name for name in dict.fromkeys(args.only or NAMES) if name not in args.skip]
+    session = Session(args.quick, selected, args.runs)
+    started, load_start = time.monotonic(), machine.load_average()
+    workdir = Path(tempfile.mkdtemp(prefix="hubcounter-bench-"))
+    try:
+        session.run(workdir)
+    finally:
+        reap()
+        if args.keep:
+            log(f"scratch directory kept: {workdir}")
+        else:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    results = session.results
+    results["meta"] = {"command": canonical_command(args), "quick": args.quick, "machine": machine.facts(),
+                       "duration_s": time.monotonic() - started, "load_start": load_start,
+                       "load_end": machine.load_average(), "note": args.note}
+    publish(results, args.out)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    unverified = [name for name, entry in results["throughput"].items()
+                  if any(not run.get("verified", True) for run in entry["runs"])]
+    if results["errors"] or unverified:
+        log(f"FAILED: errors in {sorted(results['errors'])}, inexact counts in {unverified}")
+        return 1
+    log(f"done in {results['meta']['duration_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""What the figures were measured on: cores, CPU, memory, Python, broker and Redis versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from stream.devstack import redis_binary, tansu_binary
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def redis_version() -> str:
+    try:
+        out = subprocess.run([redis_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
+    except Exception as exc:  # a missing Redis shows in the report, it does not stop it
+        return f"unknown ({exc})"
+    version = next((part for part in out.split() if part.startswith("v=")), "v=unknown")
+    return f"redis-server {version[2:]}"
+
+
+def broker() -> str:
+    try:
+        binary = Path(tansu_binary()).name  # e.g. tansu-v0.6.0-510f3e2
+    except Exception:
+        binary = "tansu"
+    return f"Tansu ({binary}), memory storage"
+
+
+def facts() -> dict[str, Any]:
+    """The machine and software the run used, and when."""
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu_model(),
+        "memory_gib": round(psutil.virtual_memory().total / (1 << 30), 1),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "broker": broker(),
+        "redis": redis_version(),
+    }
+
+
+def load_average() -> float:
+    """The one-minute load average (other jobs on the machine show here)."""
+    return round(os.getloadavg()[0], 2)

@@ -1,0 +1,100 @@
+"""How each figure is measured: the text ``docs/BENCHMARKS.md`` ends with."""
+
+METHOD = """
+## How to run
+
+```
+make bench                                          # the full run (installs the bench extra first)
+.venv/bin/python -m bench all --out docs/BENCHMARKS.md   # the same, writing this page
+.venv/bin/python -m bench all --quick               # sizes for a smoke run, one round
+.venv/bin/python -m bench all --only worker drain --runs 5
+.venv/bin/python -m bench all --skip api            # leave a benchmark out
+.venv/bin/python -m bench.profile_worker            # where the worker's time goes (cProfile)
+```
+
+`--json FILE` keeps every raw figure; `--keep` keeps the scratch directory with the log of
+every process (broker, Redis, each worker and baseline).
+
+## Method
+
+**One workload, made once.** `python -m bench` starts Tansu (memory storage) and a
+redis-server (no persistence) on free ports, creates an 8-partition events topic and the
+compacted metadata topic, simulates three days of hub traffic with `stream.simulate`
+(fixed seed; 1% of records malformed or outside the lateness window, minus the few whose
+timestamp lies within an hour of a window edge, which the moving clock could flip during
+the run) and produces it once, in per-partition batches whose offsets are recorded. The
+expected counts come from `stream.reference.compute` over the same records. Every
+contender reads that topic from the beginning with a consumer group of its own; Redis is
+flushed before each contender's run. Waits are on what was produced (the offset of the
+last record sent to each partition, or the number of records), never on the broker's
+end offsets, which Tansu reports low.
+
+**Rounds.** The throughput figures come from rounds: each round runs the raw drain, the
+worker, the Faust baseline and the Quix baseline once, one after the other, so drift in
+the machine's load spreads over all of them. Best and median are over the rounds; the
+ratios divide medians by the raw drain's median. Each run also reports the CPU time of the
+contender's own process over its window, and the one-minute load average when it began.
+
+**Windows.** Group joins and start-up are outside every window. Batch consumers (the
+drain, the worker) are timed from their first batch to their last, over the records after
+the first batch: that batch's fetch time is not in the window, so its records are not
+either. Per-event consumers (Faust, Quix) are timed from the first event their code sees
+to the end of the Redis write of the last one.
+
+- *Raw drain*: a child process assigns itself every partition (no group) and drains the
+  topic with `getmany(max_records=20000)` and the worker's fetch sizes; no decoding, no
+  Redis. A run is three passes; its figure is the median pass.
+- *Worker*: the real `hubcounter worker` process (`stream.devstack.worker_process`),
+  default batch size (20,000) and shards (64). The start is the first applied batch, seen
+  by polling four shards' `applied` offset markers every 5 ms (which also says how many
+  records that batch held); the end is the `last_apply_ms` the worker publishes in
+  `hc:worker:<id>` once its `events_read` covers the topic. The worker's own figure,
+  `events_read / (last_apply_ms - first_read_ms)`, is kept in the JSON as
+  `rate_own_fields` (it counts the first batch without its fetch, so it reads a little
+  higher). Then every counter in Redis is read back and compared with the reference.
+- *Faust*: `faust.App` with one agent on the topic (raw bytes), iterating
+  `stream.events()`; per event `stream.events.parse_event` + `stream.counting.Counter`
+  decide, and a counted event is written at once: an `SADD` to its 5-minute dedupe set for
+  a dataset request with a user, then one pipelined round trip of `HINCRBY` (day, all) and
+  `ZINCRBY` (day, all-time leaderboards), i.e. the worker's writes minus the 30-day window
+  and key expiries. At-least-once; verified on a run without failures. It is about fifty
+  times slower than the others, so it counts a prefix of the topic (the first N records
+  produced, a prefix of every partition), verified against the reference of that prefix.
+- *Quix Streams*: `Application` (default checkpointing: 5 s), `StreamingDataFrame` on the
+  topic with the JSON deserializer (records that are not JSON are skipped by the consumer
+  error callback), `.apply` of the same decision (the dict is encoded back to bytes for
+  `parse_event`), `.filter` on it, and a `BatchingSink` that applies each checkpoint:
+  `SADD`s for the dataset candidates, then one pipeline of the same `HINCRBY`/`ZINCRBY`
+  per (repo, day). When the last record is processed the app is stopped, which flushes the
+  sink at a final checkpoint; that write ends the window.
+- Every consumer uses a 3 s session timeout with heartbeats every 750 ms: Tansu holds a
+  new group's join for half the session timeout (23 s at librdkafka's default), outside
+  the windows but not the wall clock.
+
+**Latency.** A fresh topic and a fresh worker; a feeder process produces simulated live
+traffic (`Simulation(live_rate=...)`, generated ahead, sent in 10 ms steps) at 50% of the
+worker's best end-to-end rate from the rounds. After a warm-up probe has been counted and
+one second of load, the driver sends a probe every 20 ms: an anonymous dataset request
+for `bench-probe/latency`, which always counts and, being one key, stays in one partition
+and is applied in order. It stamps each probe just before handing it to the producer
+(`linger_ms=0`) and polls that repo's all-time counter every 2 ms; when the counter
+reaches n, probes 1..n are visible. Latency = visible time - send time, on one clock.
+
+**Memory.** (1) A worker whose metadata topic holds 1,000,000 synthetic model repos, each
+naming a library (so each is kept in the map), then the workload's own metadata; it loads
+the topic, counts the workload (verified exact) and its RSS is read after readiness and
+after counting, with the peak (`VmHWM`). (2) The real `CounterStore.apply` applies
+tallies holding 1,000,000 distinct (dataset, user, 5-minute bucket) entries (3,000
+datasets, the last day's 288 buckets) in batches of 20,000 to a redis-server of its own:
+`used_memory` before and after (this includes the datasets' counters) and the
+`MEMORY USAGE` of the dedupe sets alone. (3) `tracemalloc` around loading 1,000,000
+metadata records into a `stream.metadata.LibraryMap`. Memory does not depend on timing,
+so (2) and (3) run while (1) does, and the latency rig starts up meanwhile.
+
+**Rules** and **API**: `bench.rules_bench.run()` and, when present, `bench.api_bench.run()`,
+reported as they return.
+
+**Caveats.** Everything shares two cores: the broker, Redis, the contender and the driver.
+Other jobs on the machine show in the load-average column; figures taken under load are
+provisional.
+"""

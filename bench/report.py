@@ -1,0 +1,214 @@
+"""Turning the figures into tables: the console summary and ``docs/BENCHMARKS.md``.
+
+Pure functions of the results dict that ``python -m bench`` collects (no I/O here), so
+the formatting is unit-tested and a re-run regenerates the whole page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bench.method import METHOD
+from bench.stats import ratio
+
+TITLES = {
+    "drain": "Raw drain: aiokafka `getmany`, no decoding, no Redis",
+    "worker": "hubcounter worker, end to end (`hubcounter worker`)",
+    "faust": "faust-streaming, idiomatic agent, a Redis write per event",
+    "quix": "Quix Streams, StreamingDataFrame + batching Redis sink",
+}
+WORKER_GOAL_RATE = 150_000
+WORKER_GOAL_SHARE = 0.40
+
+
+def fmt_rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}/s"
+
+
+def fmt_ratio(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}×" if value >= 0.01 else f"{value:.4f}×"
+
+
+def fmt_num(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def drain_median(results: dict[str, Any]) -> float | None:
+    drain = results.get("throughput", {}).get("drain")
+    return drain["summary"]["median"] if drain and drain.get("summary") else None
+
+
+def _exact(entry: dict[str, Any]) -> str:
+    runs = entry.get("runs", [])
+    if not runs:
+        return "—"
+    good = sum(1 for run in runs if run.get("verified"))
+    return f"{'yes' if good == len(runs) else 'NO'} ({good}/{len(runs)} runs)"
+
+
+def summary_rows(results: dict[str, Any]) -> list[list[str]]:
+    """One row per figure: what, absolute value, ratio to the raw drain, runs, exactness."""
+    reference = drain_median(results)
+    rows = []
+    for name, entry in results.get("throughput", {}).items():
+        summary = entry.get("summary")
+        if not summary:
+            rows.append([TITLES.get(name, name), "failed", "—", "0", "—"])
+            continue
+        absolute = f"median {fmt_rate(summary['median'])}, best {fmt_rate(summary['best'])}"
+        rows.append([f"{TITLES.get(name, name)} ({entry['events']:,} events)", absolute,
+                     fmt_ratio(ratio(summary["median"], reference)), str(summary["runs"]),
+                     "read all" if name == "drain" and _exact(entry).startswith("yes") else _exact(entry)])
+    latency = results.get("latency")
+    if latency and "p99_ms" in latency:
+        rows.append([f"Latency, event to counter, at {fmt_rate(latency['target_rate'])} (50% of the worker's best)",
+                     f"p50 {latency['p50_ms']:,.0f} ms, p99 {latency['p99_ms']:,.0f} ms "
+                     f"({latency['probes_seen']} probes)",
+                     f"load {fmt_ratio(ratio(latency['achieved_rate'], reference))}", "1", "—"])
+    memory = results.get("memory") or {}
+    worker = memory.get("worker")
+    if worker:
+        absolute = (f"{fmt_num(worker['peak_rss_mib'], ' MiB', 0)} peak after counting the workload "
+                    f"(at readiness: {fmt_num(worker['rss_ready_mib'], ' MiB', 0)})")
+        small = [run["peak_rss_mib"] for run in results.get("throughput", {}).get("worker", {}).get("runs", [])
+                 if run.get("peak_rss_mib")]
+        if small:
+            repos = results.get("workload", {}).get("repos_in_metadata", 0)
+            absolute += f"; with the workload's {repos:,} repos: {fmt_num(max(small), ' MiB', 0)} peak"
+        rows.append([f"Worker peak RSS, {worker['metadata_repos']:,} repos in the metadata map", absolute,
+                     "—", "1", "yes" if worker.get("verified") else "NO"])
+    dedupe = memory.get("redis_dedupe")
+    if dedupe:
+        rows.append([f"Redis memory, {dedupe['entries']:,} dataset dedupe entries",
+                     f"{fmt_num(dedupe['seen_sets_mib'], ' MiB')} in dedupe sets "
+                     f"({dedupe['seen_bytes_per_entry']:.0f} B/entry); "
+                     f"used_memory +{fmt_num(dedupe['used_memory_delta_mib'], ' MiB')}",
+                     "—", "1", "—"])
+    library_map = memory.get("library_map")
+    if library_map:
+        rows.append([f"Python heap of a LibraryMap of {library_map['repos']:,} repos (tracemalloc)",
+                     f"{fmt_num(library_map['traced_mib'], ' MiB')} ({library_map['bytes_per_repo']:.0f} B/repo)",
+                     "—", "1", "—"])
+    rules = results.get("rules")
+    if rules:
+        rows.append(["Rule engine: `Registry.counts`, warm memo", fmt_rate(rules["counts_warm_per_s"]),
+                     fmt_ratio(ratio(rules["counts_warm_per_s"], reference)), "best of passes", "—"])
+    return rows
+
+
+def goal_rows(results: dict[str, Any]) -> list[list[str]]:
+    worker = results.get("throughput", {}).get("worker", {}).get("summary")
+    reference = drain_median(results)
+    rows = []
+    if worker:
+        rows.append(["Worker events/s per process", f">= {WORKER_GOAL_RATE:,}/s",
+                     f"median {fmt_rate(worker['median'])}, best {fmt_rate(worker['best'])}",
+                     _met(worker["median"] >= WORKER_GOAL_RATE)])
+        share = ratio(worker["median"], reference)
+        if share is not None:
+            rows.append(["Worker rate / raw drain rate", f">= {WORKER_GOAL_SHARE:.0%}", f"{share:.0%} (medians)",
+                         _met(share >= WORKER_GOAL_SHARE)])
+    latency = results.get("latency")
+    if latency and "p99_ms" in latency:
+        rows.append(["Event-to-counter p99 at 50% of peak", "< 1,000 ms", f"{latency['p99_ms']:,.0f} ms",
+                     _met(latency["p99_ms"] < 1000)])
+    return rows
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def run_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Every throughput run: wall-clock rate and rate per CPU-second of the contender's process."""
+    rows = []
+    for name, entry in results.get("throughput", {}).items():
+        for i, run in enumerate(entry.get("runs", []), 1):
+            cpu = run.get("cpu_seconds")
+            measured = run["events"] - run.get("first_batch", 0)
+            rows.append([name, str(i), f"{run['events']:,}", fmt_num(run.get("seconds"), " s", 2),
+                         fmt_rate(run.get("rate")), fmt_num(cpu, " s", 2),
+                         fmt_rate(measured / cpu if cpu else None),
+                         "—" if "verified" not in run else ("yes" if run["verified"] else "NO"),
+                         fmt_num(run.get("load_avg"), "", 2)])
+    return rows
+
+
+def _facts(mapping: dict[str, Any]) -> str:
+    return "\n".join(f"- {key.replace('_', ' ')}: {value}" for key, value in mapping.items())
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole markdown page."""
+    meta = results["meta"]
+    parts = ["# Benchmarks", ""]
+    if meta.get("note"):
+        parts += [f"> **{meta['note']}**", ""]
+    mode = "quick" if meta["quick"] else "full"
+    parts += [f"Latest run: `{meta['command']}` ({mode} mode) on {meta['machine']['date']}, "
+              f"{meta['duration_s']:.0f} s in all; one-minute load average {meta['load_start']} at the start, "
+              f"{meta['load_end']} at the end.", "",
+              "Every throughput figure comes from the same topic on the same machine, the contenders taking "
+              "turns within each round; ratios are to the raw drain's median. Exact = every repo's daily "
+              "and all-time counts equal `stream.reference.compute` over the same records.", "",
+              table(["Figure", "Absolute", "Ratio to raw drain", "Runs", "Exact"], summary_rows(results)), ""]
+    goals = goal_rows(results)
+    if goals:
+        parts += ["## Goals", "", table(["Goal", "Target", "Measured", "Status"], goals), ""]
+    if results.get("errors"):
+        parts += ["## Failures", "", *(f"- `{k}`: {v}" for k, v in results["errors"].items()), ""]
+    runs = run_rows(results)
+    if runs:
+        parts += ["## Every throughput run", "",
+                  "Events/CPU-s divides the measured events by the CPU time of the contender's own process "
+                  "(not the broker's or Redis's): a figure other jobs on the machine disturb less.", "",
+                  table(["Contender", "Run", "Events", "Window", "Events/s", "CPU", "Events/CPU-s", "Exact",
+                         "Load avg"], runs), ""]
+    parts += _details(results)
+    parts += ["## Workload", "", _facts(_workload_facts(results.get("workload", {}))), "",
+              "## Machine", "", _facts(meta["machine"]), "", METHOD.strip(), ""]
+    return "\n".join(parts)
+
+
+def _workload_facts(workload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if k == "seed" else _short(v) for k, v in workload.items()
+            if k not in ("reference_stats", "timings_s")} | {
+        "reference outcome": ", ".join(f"{k} {v:,}" for k, v in workload.get("reference_stats", {}).items())}
+
+
+def _details(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    latency = results.get("latency")
+    if latency:
+        out += ["## Latency details", "", _facts({k: _short(v) for k, v in latency.items()}), ""]
+    for name, figures in (results.get("memory") or {}).items():
+        out += [f"## Memory: {name.replace('_', ' ')}", "", _facts({k: _short(v) for k, v in figures.items()}), ""]
+    for name, title in (("rules", "Rules"), ("api", "API")):
+        figures = results.get(name)
+        if figures:
+            out += [f"## {title} benchmark", "", _facts({k: _short(v) for k, v in figures.items()}), ""]
+    return out
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_short(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(str(_short(v)) for v in value[:8]) + (" …" if len(value) > 8 else "")
+    return value
