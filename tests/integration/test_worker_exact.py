@@ -136,3 +136,23 @@ def test_sigterm_exits_zero_in_time_and_loses_nothing(settings, workdir):
     finally:
         successor.stop()
     assert_exact(settings, expected)
+
+
+def test_broker_frozen_mid_stream_stays_exact(settings, workdir, stack):
+    # Fetches and commits time out while the broker is frozen; the worker must neither die
+    # nor count twice when it comes back. (The embedded broker keeps data only in memory,
+    # so freezing it is the outage we can survive in a test; a restart would lose the log.)
+    assert stack.kafka is not None, "this test needs the embedded broker it can freeze"
+    records, expected = simulated(settings, 80_000, seed=6)
+    feeder = Feeder(settings, records, rate=8_000).start()
+    worker = start_worker(settings, workdir)
+    try:
+        time.sleep(2)
+        stack.kafka.signal(signal.SIGSTOP)
+        time.sleep(6)
+        stack.kafka.signal(signal.SIGCONT)
+        wait_committed(settings, feeder.join())
+        assert worker.running, "the worker must ride out a broker outage"
+    finally:
+        worker.stop()
+    assert_exact(settings, expected)
