@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -41,6 +43,8 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         web_host=settings.web_host, web_port=settings.web_port, web_in_thread=False,
         store="memory://", topic_partitions=1, autodiscover=False,
+        # Faust wants a data directory even with memory tables; keep it out of the cwd.
+        datadir=str(Path(tempfile.gettempdir()) / "hubcounter-faust" / f"{settings.group}-control"),
         broker_session_timeout=settings.session_timeout_ms / 1000,
     )
 

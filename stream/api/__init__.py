@@ -5,6 +5,18 @@ so any number of API processes can serve behind a load balancer. It never import
 worker.
 """
 
-from stream.api.app import create_app
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `hubcounter worker` imports the CLI, and with it this package; FastAPI and the
+    # app load only when something asks for them.
+    if name == "create_app":
+        from stream.api.app import create_app
+
+        return create_app
+    raise AttributeError(name)

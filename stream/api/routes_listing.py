@@ -1,9 +1,9 @@
 """The Hub's listings by downloads: ``/api/models?sort=downloads&limit=N[&author=org]``.
 
 Without ``author`` the top comes from the per-shard leaderboards (30-day window or all
-time), so it costs one pipelined round trip whatever the number of repos. With
-``author`` it reads the organisation's index and every member's counters, which is
-bounded by the size of that organisation.
+time): a few entries per shard, whatever the number of repos. With ``author`` it reads
+the organisation's index and its members' scores on those leaderboards, which is bounded
+by the size of that organisation.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ async def list_repos(state: ApiState, segment: str, sort: str | None, limit: int
         counted.sort(key=lambda r: (-_value(r, order), r.repo))
         return [_item(r, order) for r in counted[:limit]]
     all_time = order == "downloadsAllTime"
-    ranked = await state.reader.top((repo_type,), limit, all_time=all_time, today=today)
+    ranked = await state.reader.leaders(repo_type, limit, all_time=all_time, today=today)
     if not all_time:
         return [{"id": r.repo, "downloads": r.downloads} for r in ranked]
     # The all-time leaderboard has no 30-day figure: read it from the repos themselves.
@@ -69,7 +69,8 @@ def listing_router() -> APIRouter:
 def _add_route(router: APIRouter, segment: str) -> None:
     async def listing(state: State, sort: SortParam = None, limit: Limit = DEFAULT_LIMIT,
                       author: Author = None) -> JsonResponse:
-        return JsonResponse(await list_repos(state, segment, sort, limit, author))
+        key = ("list", segment, sort, limit, author)
+        return JsonResponse(await state.listings.get(key, lambda: list_repos(state, segment, sort, limit, author)))
 
     router.add_api_route(f"/api/{segment}", listing, methods=["GET"], response_model=list[ListedRepo],
                          response_model_exclude_none=True, tags=[segment], responses=ERRORS,

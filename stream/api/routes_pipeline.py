@@ -47,16 +47,8 @@ def pipeline_router() -> APIRouter:
                   limit: Annotated[int, Query(ge=1, le=MAX_TOP)] = 10) -> JsonResponse:
         if repo_type not in keys.COUNTED_TYPES:
             raise BadRequest(f"unknown repoType {repo_type!r}: expected model or dataset")
-        today = state.today()
-        start, end = window_bounds(today)
-        ranked = await state.reader.top((repo_type,), limit, today=today)
-        days = DayRange(start, end).days()
-        counted = await state.reader.days_many([f"{r.repo_type}:{r.repo}" for r in ranked], days)
-        repos = [{"id": r.repo, "repoType": r.repo_type, "downloads": r.downloads,
-                  "downloadsAllTime": c.downloads_all_time, "daily": list(c.daily.values())}
-                 for r, c in zip(ranked, counted, strict=True)]
-        return JsonResponse({"repoType": repo_type, "start": start.isoformat(), "end": end.isoformat(),
-                             "repos": repos})
+        return JsonResponse(await state.listings.get(("top", repo_type, limit),
+                                                     lambda: _top_with_series(state, repo_type, limit)))
 
     @router.get("/organizations/{org}", summary="An organisation's repos and totals")
     async def organization(state: State, org: str) -> JsonResponse:
@@ -83,6 +75,18 @@ def pipeline_router() -> APIRouter:
         return JsonResponse({"ids": await _suggestions(state, q.strip(), limit)})
 
     return router
+
+
+async def _top_with_series(state: ApiState, repo_type: str, limit: int) -> dict[str, Any]:
+    """The 30-day top of one type, each repo with its 30 daily counts (for the sparklines)."""
+    today = state.today()
+    start, end = window_bounds(today)
+    ranked = await state.reader.leaders(repo_type, limit, today=today)
+    counted = await state.reader.days_many([f"{r.repo_type}:{r.repo}" for r in ranked], DayRange(start, end).days())
+    repos = [{"id": r.repo, "repoType": r.repo_type, "downloads": r.downloads,
+              "downloadsAllTime": c.downloads_all_time, "daily": list(c.daily.values())}
+             for r, c in zip(ranked, counted, strict=True)]
+    return {"repoType": repo_type, "start": start.isoformat(), "end": end.isoformat(), "repos": repos}
 
 
 async def _suggestions(state: ApiState, query: str, limit: int) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ pydantic serialisation on the hot path); these models document what they send.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -38,6 +40,6 @@ class Error(BaseModel):
     error: str = Field(examples=["Repository not found"])
 
 
-ERRORS = {400: {"model": Error, "description": "Malformed input"},
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": Error, "description": "Malformed input"},
           404: {"model": Error, "description": "Nothing counted under this id"},
           503: {"model": Error, "description": "Redis is unreachable"}}

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 import redis.asyncio as aioredis
 from fastapi import Request
 
+from stream.api.cache import TtlCache
 from stream.store.reader import CounterReader
 
 
@@ -22,10 +23,11 @@ def utc_now() -> datetime:
 
 @dataclass(slots=True)
 class ApiState:
-    """The Redis client and reader of one API process, and its clock (tests may fix it)."""
+    """The Redis client and reader of one API process, its listing cache and its clock (tests may fix it)."""
 
     client: aioredis.Redis
     reader: CounterReader
+    listings: TtlCache
     clock: Callable[[], datetime] = utc_now
 
     def today(self) -> date:

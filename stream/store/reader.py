@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -47,6 +48,7 @@ class CounterReader:
     def __init__(self, client: aioredis.Redis):
         self.client = client
         self._shards: int | None = None
+        self._rolled_for: date | None = None  # the day this reader last rolled the windows to
         self._roll = client.register_script(
             resources.files("stream.store").joinpath("lua", "roll.lua").read_text())
 
@@ -102,7 +104,6 @@ class CounterReader:
         )
         return heapq.nsmallest(limit, ranked, key=lambda r: (-r.downloads, r.repo_type, r.repo))
 
-
     # -- reads for the API: organisations, many repos at once, live workers -------------
 
     async def org_repo_keys(self, org: str) -> list[str]:
@@ -110,26 +111,85 @@ class CounterReader:
         members = await self.client.smembers(keys.org_repos(org))
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
-    async def totals_many(self, repo_keys: Sequence[str], today: date | None = None,
-                          chunk: int = 500) -> list[RepoCounts]:
-        """Last-30-days and all-time downloads of many repos (``type:repo`` keys), in order.
+    async def rolled_shards(self, today: date) -> int | None:
+        """The shard count, once the 30-day leaderboards end on ``today``.
 
-        A repo without a counter comes back with zeros. ``daily`` is left empty: callers
-        that want the days use :meth:`days_many`.
+        Rolls at most once per day per reader (a roll is idempotent and only moves
+        forward, and the workers roll too), so the request path pays for it once a day.
         """
         shards = await self.shards()
+        if shards is not None and self._rolled_for != today:
+            await roll_windows(self.client, self._roll, shards, today)
+            self._rolled_for = today
+        return shards
+
+    async def leaders(self, repo_type: str, limit: int, *, all_time: bool = False,
+                      today: date | None = None) -> list[RankedRepo]:
+        """What :meth:`top` returns for one repo type, reading a few entries per shard.
+
+        First the best ``k`` of every shard (``k`` about twice ``limit / shards``); the
+        ``limit``-th best of those, ``floor``, bounds the final cut from below, so only a
+        shard whose ``k``-th entry still reaches ``floor`` can hold more of the top, and
+        only those are read again (their entries scoring ``floor`` or more). Exact, and
+        about ``limit`` entries read instead of ``limit`` per shard.
+        """
+        shards = await self.shards() if all_time else await self.rolled_shards(today or today_utc())
+        if shards is None or limit <= 0:
+            return []
+        board = keys.all_time if all_time else keys.window
+        first = 2 + (2 * limit) // shards
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shard in range(shards):
+                pipe.zrevrange(board(shard, repo_type), 0, first - 1, withscores=True)
+            replies: list[list] = list(await pipe.execute())
+        best = sorted((-score for reply in replies for _, score in reply))
+        floor = -best[limit - 1] if len(best) >= limit else None
+        again = [shard for shard, reply in enumerate(replies)
+                 if len(reply) == first and (floor is None or reply[-1][1] >= floor)]
+        if again:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for shard in again:
+                    pipe.zrevrangebyscore(board(shard, repo_type), "+inf", "-inf" if floor is None else floor,
+                                          start=0, num=limit, withscores=True)
+                for shard, reply in zip(again, await pipe.execute(), strict=True):
+                    replies[shard] = reply
+        # plain tuples until the cut: a few hundred candidates, a hundred results
+        candidates = ((-int(score), _text(member)) for reply in replies for member, score in reply)
+        best_first = heapq.nsmallest(limit, candidates)
+        return [RankedRepo(repo_type, repo, -negated) for negated, repo in best_first]
+
+    async def totals_many(self, repo_keys: Sequence[str], today: date | None = None,
+                          chunk: int = 1000) -> list[RepoCounts]:
+        """Last-30-days and all-time downloads of many repos (``type:repo`` keys), in order.
+
+        Read from the shards' leaderboards (one ``ZMSCORE`` per shard, type and board),
+        which hold exactly these sums: far less to read than every repo's days. A repo
+        without a counter comes back with zeros; ``daily`` is left empty.
+        """
+        shards = await self.rolled_shards(today or today_utc())
         if shards is None or not repo_keys:
             return [_empty(key) for key in repo_keys]
-        w_start, w_end = window_bounds(today or today_utc())
-        fields = [keys.ALL_TIME_FIELD, *_day_names(w_start, w_end)]
         out: list[RepoCounts] = []
         for begin in range(0, len(repo_keys), chunk):
             part = repo_keys[begin:begin + chunk]
-            replies = await self._hmget_many(shards, part, fields)
-            for repo_key, values in zip(part, replies, strict=True):
+            groups: dict[tuple[int, str], list[str]] = {}
+            for repo_key in part:
                 repo_type, _, repo = repo_key.partition(":")
-                out.append(RepoCounts(repo_type, repo, sum(int(v or 0) for v in values[1:]),
-                                      int(values[0] or 0), {}))
+                groups.setdefault((keys.shard_of(repo_key, shards), repo_type), []).append(repo)
+            async with self.client.pipeline(transaction=False) as pipe:
+                for (shard, repo_type), repos in groups.items():
+                    pipe.zmscore(keys.window(shard, repo_type), repos)
+                    pipe.zmscore(keys.all_time(shard, repo_type), repos)
+                replies = iter(await pipe.execute())
+            found: dict[str, tuple[int, int]] = {}
+            for (_, repo_type), repos in groups.items():
+                last30, total = next(replies), next(replies)
+                for repo, w, a in zip(repos, last30, total, strict=True):
+                    found[f"{repo_type}:{repo}"] = (int(w or 0), int(a or 0))
+            for repo_key in part:
+                repo_type, _, repo = repo_key.partition(":")
+                last30_n, total_n = found[repo_key]
+                out.append(RepoCounts(repo_type, repo, last30_n, total_n, {}))
         return out
 
     async def days_many(self, repo_keys: Sequence[str], days: Sequence[str] | None) -> list[RepoCounts]:
@@ -163,7 +223,8 @@ class CounterReader:
 
     async def workers(self) -> list[WorkerStats]:
         """The live totals of every worker that sent a heartbeat lately, by worker id."""
-        ids = [_text(m) for m in await self.client.zrange(keys.WORKERS, 0, -1)]
+        members: list[Any] = await self.client.zrange(keys.WORKERS, 0, -1)
+        ids = [_text(m) for m in members]
         if not ids:
             return []
         async with self.client.pipeline(transaction=False) as pipe:
