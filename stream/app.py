@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
         web_host=settings.web_host, web_port=settings.web_port, web_in_thread=False,
         store="memory://", topic_partitions=1, autodiscover=False,
         # Faust wants a data directory even with memory tables; keep it out of the cwd.
-        datadir=str(Path(tempfile.gettempdir()) / "hubcounter-faust" / f"{settings.group}-control"),
+        datadir=str(Path(tempfile.gettempdir()) / f"hubcounter-faust-{settings.group}"),
         broker_session_timeout=settings.session_timeout_ms / 1000,
     )
 
