@@ -1,6 +1,6 @@
 """Benchmark of the read API: latency of repo lookups and listings with 1,000,000 repos in Redis.
 
-Run ``python -m bench.api_bench`` (``--quick`` for 50,000 repos and fewer requests,
+Run ``python -m bench.api_bench`` (``--quick`` for 10,000 repos and fewer requests,
 ``--json`` for the figures as JSON). :func:`run` returns the figures for ``python -m bench all``.
 
 What it does:
@@ -168,9 +168,14 @@ async def load(base: str, make_path: Callable[[random.Random], str], requests: i
             "offered_per_s": rate or "closed loop", "requests_per_s": round(requests / elapsed), "errors": errors or 0}
 
 
+# --quick is a smoke run that must leave the whole suite's quick mode under a minute.
+_QUICK_REPOS = 10_000
+_QUICK_SCALE = 20
+
+
 def scenarios(repos: int, quick: bool) -> list[Scenario]:
     """The measured workloads: name, path maker, request count, most in flight, offered rate."""
-    scale = 5 if quick else 1
+    scale = _QUICK_SCALE if quick else 1
 
     def lookup(rng: random.Random) -> str:
         repo_type, name = repo_id(rng.randrange(repos))
@@ -196,7 +201,7 @@ def scenarios(repos: int, quick: bool) -> list[Scenario]:
 
 def uncached_scenarios(quick: bool) -> list[Scenario]:
     """The listings again, on a server started with ``--cache-seconds 0``: every request reads Redis."""
-    scale = 5 if quick else 1
+    scale = _QUICK_SCALE if quick else 1
     top30 = "/api/models?sort=downloads&limit=100"
     return [
         ("uncached top-100 models (30 days) at 200/s", lambda _: top30, 4_000 // scale, 64, 200.0),
@@ -244,7 +249,7 @@ def _server_stack() -> str:
 
 def run(quick: bool = False, workers: int = 1, repos: int | None = None) -> dict[str, Any]:
     """Fill a fresh Redis, serve the API, measure every scenario; return the figures."""
-    repos = repos or (50_000 if quick else 1_000_000)
+    repos = repos or (_QUICK_REPOS if quick else 1_000_000)
     figures: dict[str, Any] = {
         "quick": quick, "date": datetime.now(UTC).date().isoformat(), "cores": os.cpu_count(),
         "python": platform.python_version(), "server": f"{_server_stack()}, {workers} worker process(es)",
@@ -286,9 +291,9 @@ def run(quick: bool = False, workers: int = 1, repos: int | None = None) -> dict
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: print the figures as a table (or JSON)."""
     parser = argparse.ArgumentParser(prog="python -m bench.api_bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="50,000 repos, a fifth of the requests")
+    parser.add_argument("--quick", action="store_true", help="10,000 repos, a twentieth of the requests")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (as `hubcounter api`)")
-    parser.add_argument("--repos", type=int, help="repos to fill (default 1,000,000; quick 50,000)")
+    parser.add_argument("--repos", type=int, help="repos to fill (default 1,000,000; quick 10,000)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     figures = run(quick=args.quick, workers=args.workers, repos=args.repos)

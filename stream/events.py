@@ -186,7 +186,9 @@ def parse_url(url: str) -> tuple[RepoType, str, str | None, str]:
     Segments are percent-decoded after splitting, so ``refs%2Fpr%2F1`` stays one segment
     (the revision ``refs/pr/1``). A scheme and host, and any query string, are ignored.
     """
-    segments = urlsplit(url).path.split("/")
+    # CDN logs carry the path alone; only a full URL needs the (slower) general split.
+    path_part = url.partition("?")[0].partition("#")[0] if url.startswith("/") else urlsplit(url).path
+    segments = path_part.split("/")
     if not segments or segments[0] != "" or len(segments) < 2:
         raise EventError(BAD_URL, f"url {url!r} does not start with '/'")
     segments = segments[1:]
@@ -201,6 +203,8 @@ def parse_url(url: str) -> tuple[RepoType, str, str | None, str]:
     rest = segments[resolve_at + 1 :]
     if len(repo_parts) > 2 or not all(repo_parts) or len(rest) < 2 or not all(rest):
         raise EventError(BAD_URL, f"url {url!r} is not /{{repo}}/resolve/{{revision}}/{{path}}")
+    if "%" not in path_part:
+        return repo_type, "/".join(repo_parts), rest[0], "/".join(rest[1:])
     try:
         repo = "/".join(unquote(part, errors="strict") for part in repo_parts)
         revision = unquote(rest[0], errors="strict")
