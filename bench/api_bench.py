@@ -170,7 +170,7 @@ async def load(base: str, make_path: Callable[[random.Random], str], requests: i
 
 # --quick is a smoke run that must leave the whole suite's quick mode under a minute.
 _QUICK_REPOS = 10_000
-_QUICK_SCALE = 20
+_QUICK_SCALE = 40
 
 
 def scenarios(repos: int, quick: bool) -> list[Scenario]:
@@ -291,7 +291,7 @@ def run(quick: bool = False, workers: int = 1, repos: int | None = None) -> dict
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: print the figures as a table (or JSON)."""
     parser = argparse.ArgumentParser(prog="python -m bench.api_bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="10,000 repos, a twentieth of the requests")
+    parser.add_argument("--quick", action="store_true", help="10,000 repos, a fortieth of the requests")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (as `hubcounter api`)")
     parser.add_argument("--repos", type=int, help="repos to fill (default 1,000,000; quick 10,000)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")

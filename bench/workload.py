@@ -54,8 +54,8 @@ class Sizes:
     @classmethod
     def for_mode(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(events=100_000, repos=10_000, faust_events=5_000, runs=1, latency_seconds=5.0,
-                       metadata_repos=100_000, dedupe_entries=50_000, library_map_repos=200_000)
+            return cls(events=60_000, repos=10_000, faust_events=4_000, runs=1, latency_seconds=4.0,
+                       metadata_repos=50_000, dedupe_entries=50_000, library_map_repos=100_000)
         return cls(events=500_000, repos=30_000, faust_events=60_000, runs=3, latency_seconds=20.0,
                    metadata_repos=1_000_000, dedupe_entries=1_000_000, library_map_repos=1_000_000)
 
