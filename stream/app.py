@@ -41,7 +41,7 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
     app = faust.App(
         f"{settings.group}-control",
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
-        web_host=settings.web_host, web_port=settings.web_port, web_in_thread=False,
+        web_bind=settings.web_host, web_host=settings.web_host, web_port=settings.web_port, web_in_thread=False,
         store="memory://", topic_partitions=1, autodiscover=False,
         # Faust wants a data directory even with memory tables; keep it out of the cwd.
         datadir=str(Path(tempfile.gettempdir()) / f"hubcounter-faust-{settings.group}"),

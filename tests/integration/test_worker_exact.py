@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from stream.devstack import free_port
 from stream.reference import compute
 from stream.settings import Settings
 from stream.simulate import Simulation
@@ -84,8 +85,7 @@ def test_two_workers_with_rebalances_stay_exact(settings, workdir):
     feeder = Feeder(settings, records, rate=8_000).start()
     first = start_worker(settings, workdir, name="first")
     time.sleep(2)
-    second = start_worker(settings.model_copy(update={"web_port": settings.web_port + 1}), workdir,
-                          name="second")
+    second = start_worker(settings.model_copy(update={"web_port": free_port()}), workdir, name="second")
     time.sleep(3)
     first.stop()
     try:
