@@ -13,6 +13,7 @@ from the environment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -25,6 +26,7 @@ import faust
 import mode
 from faust.web import Request, Response, View
 
+from stream.errors import StoreUnavailable
 from stream.rules import load_registry
 from stream.settings import Settings
 from stream.worker import CountingWorker
@@ -71,7 +73,8 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
     async def roll_leaderboards() -> None:
         # Keeps the 30-day leaderboards current on quiet days too; a no-op within a day.
         if worker.ready:
-            await worker.store.roll_windows(datetime.now(UTC))
+            with contextlib.suppress(StoreUnavailable):  # the next tick, or the next batch, rolls
+                await worker.store.roll_windows(datetime.now(UTC))
 
     @app.timer(interval=2.0)
     async def heartbeat() -> None:

@@ -107,6 +107,7 @@ def counts(repo: str | None, days: int, top: int | None, repo_type: str | None, 
 
     if (repo is None) == (top is None):
         raise click.UsageError("give either a REPO or --top N")
+    kind, name = parse_repo_id(repo) if repo is not None else ("", "")
 
     async def run() -> int:
         client = aioredis.from_url(redis_url)
@@ -116,7 +117,6 @@ def counts(repo: str | None, days: int, top: int | None, repo_type: str | None, 
                 ranked = await reader.top((repo_type,) if repo_type else ("model", "dataset"), top)
                 _print([{"id": r.repo, "repoType": r.repo_type, "downloads": r.downloads} for r in ranked])
                 return 0
-            kind, name = parse_repo_id(repo or "")
             today = today_utc()
             found = await reader.repo_counts(kind, name, today - timedelta(days=days - 1), today, today)
             if found is None:

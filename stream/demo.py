@@ -19,10 +19,9 @@ from pathlib import Path
 import click
 import redis.asyncio as aioredis
 
-from stream.devstack import ManagedProcess, Stack, embedded_stack, free_port, wait_for_port, wait_ready, worker_process
+from stream.devstack import ManagedProcess, embedded_stack, free_port, wait_for_port, wait_ready, worker_process
 from stream.settings import Settings
 from stream.simulate import Simulation, produce_to_kafka
-from stream.store import keys
 from stream.store.reader import CounterReader
 from stream.topics import ensure_topics, topic_specs
 
@@ -47,15 +46,15 @@ def run_demo(options: DemoOptions, kafka_bootstrap: str | None, redis_url: str |
         try:
             worker.start()
             api.start()
-            _say(f"broker  {stack.kafka_bootstrap}\nredis   {stack.redis_url}\nlogs    {stack.workdir}")
+            click.echo(f"broker  {stack.kafka_bootstrap}\nredis   {stack.redis_url}\nlogs    {stack.workdir}")
             wait_ready(settings.web_port, timeout=90, proc=worker)
             wait_for_port(api.port)
             _announce(settings, options)
-            asyncio.run(_feed_and_report(settings, options, stack))
+            asyncio.run(_feed_and_report(settings, options))
         finally:
             for proc in (api, worker):
                 proc.stop()
-        _say("stopped: broker, Redis, worker and API are down")
+        click.echo("stopped: broker, Redis, worker and API are down")
 
 
 def _api_process(settings: Settings, workdir: Path, port: int) -> ManagedProcess:
@@ -65,7 +64,7 @@ def _api_process(settings: Settings, workdir: Path, port: int) -> ManagedProcess
 
 
 def _announce(settings: Settings, options: DemoOptions) -> None:
-    _say(
+    click.echo(
         f"\nhubcounter is counting simulated hub traffic ({options.rate:,.0f} requests/s).\n"
         f"  dashboard   http://127.0.0.1:{options.api_port}/\n"
         f"  API         http://127.0.0.1:{options.api_port}/api/models?sort=downloads&limit=10\n"
@@ -76,7 +75,7 @@ def _announce(settings: Settings, options: DemoOptions) -> None:
     )
 
 
-async def _feed_and_report(settings: Settings, options: DemoOptions, stack: Stack) -> None:
+async def _feed_and_report(settings: Settings, options: DemoOptions) -> None:
     sim = Simulation(seed=options.seed, repos=options.repos, now=datetime.now(UTC), live_rate=options.rate)
     feed = asyncio.create_task(produce_to_kafka(
         sim, settings.kafka_bootstrap, settings.events_topic, settings.metadata_topic,
@@ -86,35 +85,30 @@ async def _feed_and_report(settings: Settings, options: DemoOptions, stack: Stac
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     client = aioredis.from_url(settings.redis_url)
+    reader = CounterReader(client)
     deadline = time.monotonic() + options.duration if options.duration else None
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 5.0)
-            await _report(client)
+            await _report(reader)
             if feed.done():
                 feed.result()  # surface a producer failure
     finally:
         feed.cancel()
         await asyncio.gather(feed, return_exceptions=True)
-        await _report(client, top=True)
+        await _report(reader, top=True)
         await client.aclose()
 
 
-async def _report(client: aioredis.Redis, top: bool = False) -> None:
-    read = counted = 0
-    for worker_id in await client.zrange(keys.WORKERS, 0, -1):
-        stats = await client.hgetall(keys.worker(worker_id.decode()))
-        read += int(stats.get(b"events_read", 0))
-        counted += int(stats.get(b"events_counted", 0))
-    _say(f"{datetime.now(UTC):%H:%M:%S}  events read {read:,}  downloads counted {counted:,}")
+async def _report(reader: CounterReader, top: bool = False) -> None:
+    workers = await reader.workers()
+    read = sum(w.values.get("events_read", 0) for w in workers)
+    counted = sum(w.values.get("events_counted", 0) for w in workers)
+    click.echo(f"{datetime.now(UTC):%H:%M:%S}  events read {read:,}  downloads counted {counted:,}")
     if top:
-        for rank, repo in enumerate(await CounterReader(client).top(("model", "dataset"), 5), 1):
-            _say(f"  {rank}. {repo.repo_type}:{repo.repo}  {repo.downloads:,}")
-
-
-def _say(text: str) -> None:
-    click.echo(text)
+        for rank, repo in enumerate(await reader.top(("model", "dataset"), 5), 1):
+            click.echo(f"  {rank}. {repo.repo_type}:{repo.repo}  {repo.downloads:,}")
 
 
 @click.command()

@@ -81,11 +81,6 @@ class FileRequest(msgspec.Struct, frozen=True, gc=False):
     revision: str | None
     user: str | None
 
-    @property
-    def repo_key(self) -> str:
-        """The repo id with its type, as used for metadata and counters: ``model:org/name``."""
-        return f"{self.repo_type}:{self.repo}"
-
 
 def parse_event(raw: bytes, max_bytes: int = 64 * 1024) -> FileRequest:
     """Decode and validate one message value; raise EventError with a reason code."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from stream.events import REJECT_REASONS
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SIZE_BUCKETS = (1, 10, 100, 500, 1000, 2500, 5000, 10_000, 20_000, 50_000, 100_000)
 
@@ -44,6 +46,8 @@ class WorkerMetrics:
         self.dead_lettered = Counter(
             "hubcounter_events_dead_lettered", "Events sent to the dead-letter topic, by reason",
             ["reason"], registry=r)
+        for reason in REJECT_REASONS:  # every reason shows from the start, at 0, for alerts
+            self.dead_lettered.labels(reason)
         self.replayed_batches = Counter(
             "hubcounter_shard_applies_skipped", "Shard applies skipped or re-tallied as replays",
             ["kind"], registry=r)
@@ -55,8 +59,8 @@ class WorkerMetrics:
         self.batch_seconds = Histogram(
             "hubcounter_batch_seconds", "Time from fetch to commit of one batch",
             buckets=_LATENCY_BUCKETS, registry=r)
-        self.store_retries = Counter(
-            "hubcounter_store_retries", "Batch applies retried because Redis was unavailable",
+        self.retries = Counter(
+            "hubcounter_retries", "Operations retried because Redis or Kafka was unavailable",
             registry=r)
         self.lag = Gauge("hubcounter_consumer_lag", "Consumer lag in messages, per partition",
                          ["partition"], registry=r)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import gc
 import logging
 import os
@@ -207,6 +206,10 @@ class CountingWorker:
         """Decode and judge one batch (CPU only: no I/O)."""
         self.metrics.mark_read()
         window = self.counter.window(datetime.now(UTC))
+        return self._tally(batch, window)
+
+    def _tally(self, batch: Batch, window: tuple[int, int], after: dict[str, int] | None = None) -> CountedBatch:
+        """Judge every record of ``batch``, or only those past ``after``'s per-partition markers."""
         tally = Tally()
         ranges: list[PartitionRange] = []
         outcomes: dict[str, int] = {}
@@ -214,7 +217,12 @@ class CountingWorker:
         max_bytes = self.settings.max_message_bytes
         add = self.counter.add
         for tp, records in batch.items():
-            ranges.append(PartitionRange(f"{tp.topic}:{tp.partition}", records[0].offset, records[-1].offset))
+            field = f"{tp.topic}:{tp.partition}"
+            if after is not None:
+                records = [r for r in records if r.offset > after.get(field, -1)]
+                if not records:
+                    continue
+            ranges.append(PartitionRange(field, records[0].offset, records[-1].offset))
             for record in records:
                 try:
                     outcome = add(parse_event(record.value or b"", max_bytes), tally, window)
@@ -253,28 +261,14 @@ class CountingWorker:
             elif outcome.status == "dup":
                 self.metrics.replayed_batches.labels("replay").inc()
             else:
+                # The rare straddle: count again only what lies past this shard's markers
+                # (its dead letters already went out with the whole batch).
                 self.metrics.replayed_batches.labels("straddle").inc()
-                sub_tally, sub_ranges = self._tally_after(batch, outcome.markers, window)
-                if sub_ranges:
-                    outcomes += await self._retry("apply a batch", lambda t=sub_tally, r=sub_ranges, s=outcome.shard:
-                                                  self.store.apply(t, r, only_shard=s))
+                rest = self._tally(batch, window, after=outcome.markers)
+                if rest.ranges:
+                    outcomes += await self._retry("apply a batch", lambda r=rest, s=outcome.shard:
+                                                  self.store.apply(r.tally, r.ranges, only_shard=s))
         return counted
-
-    def _tally_after(self, batch: Batch, markers: dict[str, int],
-                     window: tuple[int, int]) -> tuple[Tally, list[PartitionRange]]:
-        """Tally only the events after each partition's marker (the rare straddle path)."""
-        tally = Tally()
-        ranges = []
-        for tp, records in batch.items():
-            field = f"{tp.topic}:{tp.partition}"
-            after = [r for r in records if r.offset > markers.get(field, -1)]
-            if not after:
-                continue
-            ranges.append(PartitionRange(field, after[0].offset, after[-1].offset))
-            for record in after:
-                with contextlib.suppress(EventError):  # already dead-lettered with the whole batch
-                    self.counter.add(parse_event(record.value or b"", self.settings.max_message_bytes), tally, window)
-        return tally, ranges
 
     async def _dead_letter(self, dead: list[tuple[ConsumerRecord, EventError]]) -> None:
         if not dead:
@@ -330,7 +324,8 @@ class CountingWorker:
             except (StoreUnavailable, KafkaError, OSError) as exc:
                 if self._stopping.is_set():
                     raise
-                self.metrics.store_retries.inc()
+                self.metrics.retries.inc()
+                self.last_loop = time.monotonic()  # waiting out an outage is alive, not stuck
                 log.warning("cannot %s (%s); retrying in %.1f s", what, exc, delay)
                 if not await self._until_stopped(asyncio.sleep(delay)):
                     raise

@@ -43,10 +43,6 @@ def shard_of(repo_key: str, shards: int) -> int:
     return zlib.crc32(repo_key.encode()) % shards
 
 
-def tag(shard: int) -> str:
-    return f"hc:{{{shard}}}"
-
-
 def repo(shard: int, repo_key: str) -> str:
     return f"hc:{{{shard}}}:repo:{repo_key}"
 

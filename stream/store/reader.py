@@ -11,13 +11,12 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from stream.store import keys
-from stream.store.writer import roll_windows, window_bounds
+from stream.store.writer import lua_script, roll_windows, window_bounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +48,7 @@ class CounterReader:
         self.client = client
         self._shards: int | None = None
         self._rolled_for: date | None = None  # the day this reader last rolled the windows to
-        self._roll = client.register_script(
-            resources.files("stream.store").joinpath("lua", "roll.lua").read_text())
+        self._roll = client.register_script(lua_script("roll.lua"))
 
     async def shards(self) -> int | None:
         """The shard count recorded by the workers, or None when nothing was ever counted."""
@@ -84,24 +82,9 @@ class CounterReader:
 
     async def top(self, repo_types: tuple[str, ...], limit: int, *, all_time: bool = False,
                   today: date | None = None) -> list[RankedRepo]:
-        """The ``limit`` repos with most downloads (last 30 days, or all time), highest first."""
-        shards = await self.shards()
-        if shards is None or limit <= 0:
-            return []
-        if not all_time:
-            await roll_windows(self.client, self._roll, shards, today or today_utc())
-        async with self.client.pipeline(transaction=False) as pipe:
-            for repo_type in repo_types:
-                for shard in range(shards):
-                    key = keys.all_time(shard, repo_type) if all_time else keys.window(shard, repo_type)
-                    pipe.zrevrange(key, 0, limit - 1, withscores=True)
-            replies = await pipe.execute()
-        ranked = (
-            RankedRepo(repo_type, member.decode(), int(score))
-            for i, repo_type in enumerate(repo_types)
-            for reply in replies[i * shards:(i + 1) * shards]
-            for member, score in reply
-        )
+        """The ``limit`` repos of ``repo_types`` with most downloads (30 days, or all time)."""
+        ranked = [repo for repo_type in repo_types
+                  for repo in await self.leaders(repo_type, limit, all_time=all_time, today=today)]
         return heapq.nsmallest(limit, ranked, key=lambda r: (-r.downloads, r.repo_type, r.repo))
 
     # -- reads for the API: organisations, many repos at once, live workers -------------
@@ -125,7 +108,7 @@ class CounterReader:
 
     async def leaders(self, repo_type: str, limit: int, *, all_time: bool = False,
                       today: date | None = None) -> list[RankedRepo]:
-        """What :meth:`top` returns for one repo type, reading a few entries per shard.
+        """The ``limit`` repos of one type with most downloads, reading a few entries per shard.
 
         First the best ``k`` of every shard (``k`` about twice ``limit / shards``); the
         ``limit``-th best of those, ``floor``, bounds the final cut from below, so only a

@@ -41,7 +41,8 @@ def _dedupe_member(repo_key: str, user: str) -> msgspec.Raw:
     return msgspec.Raw(_FIXSTR_12 + digest)
 
 
-def _script(name: str) -> str:
+def lua_script(name: str) -> str:
+    """The text of one of the store's Lua scripts (``apply.lua``, ``roll.lua``)."""
     return resources.files("stream.store").joinpath("lua", name).read_text()
 
 
@@ -91,8 +92,8 @@ class CounterStore:
         self.client = client
         self.shards = shards
         self.lateness = lateness
-        self._apply = client.register_script(_script("apply.lua"))
-        self._roll = client.register_script(_script("roll.lua"))
+        self._apply = client.register_script(lua_script("apply.lua"))
+        self._roll = client.register_script(lua_script("roll.lua"))
         self._window_for: date | None = None
         self._indexed: set[str] = set()  # repos known to be in their org's index
 
@@ -177,11 +178,13 @@ class CounterStore:
         shard = call.shard
         call.types.add(repo_type)
         day_key = keys.day(shard, repo_type, day_name)
-        call.expiring.setdefault(day_key, _day_zset_expiry(day_name))
+        if day_key not in call.expiring:  # once per key: the expiry is date arithmetic
+            call.expiring[day_key] = _day_zset_expiry(day_name)
         dedupe = []
         for bucket, digest in members:
             seen_key = keys.seen(shard, bucket)
-            call.expiring.setdefault(seen_key, self._seen_expiry(bucket))
+            if seen_key not in call.expiring:
+                call.expiring[seen_key] = self._seen_expiry(bucket)
             dedupe.append((call.key(seen_key), digest))
         call.incr.append((repo_type, repo_key, call.key(day_key), name, day_name, n, dedupe))
 

@@ -29,7 +29,6 @@ def test_a_full_event_parses_to_its_fields():
     event = parse_event(raw(hashedUserId="u1", hashedIp="ip1", revision="main"))
     assert event == FileRequest(1_795_255_200_123, "GET", 200, "model", "org/name", "config.json",
                                 "main", "u:u1")
-    assert event.repo_key == "model:org/name"
 
 
 def test_user_falls_back_to_the_hashed_ip_then_to_none():
