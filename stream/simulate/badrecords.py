@@ -21,6 +21,9 @@ MISTYPED = "mistyped_field"
 NAIVE_TIMESTAMP = "naive_timestamp"
 UNKNOWN_REPO_TYPE = "unknown_repo_type"
 BAD_URL = "bad_url"
+# Out-of-window records stay out for an hour of wall-clock time after ``now``: a consumer
+# judges them against its own clock, minutes after the log was made.
+EDGE_MARGIN_MS = 3_600_000
 TOO_LATE = "too_late"
 TOO_EARLY = "too_early"
 KINDS = (BAD_JSON, NOT_OBJECT, MISSING_FIELD, MISTYPED, NAIVE_TIMESTAMP, UNKNOWN_REPO_TYPE,
@@ -81,7 +84,7 @@ def spoil(rng: random.Random, event: dict[str, Any], now_ms: int, lateness_ms: i
             event.pop(field, None)
         event["url"] = rng.choice(BAD_URLS).format(name=name)
     elif kind == TOO_LATE:
-        event["timestamp"] = stamps.iso(now_ms - lateness_ms - rng.randint(1, 48 * HOUR_MS))
+        event["timestamp"] = stamps.iso(now_ms - lateness_ms - EDGE_MARGIN_MS - rng.randint(1, 48 * HOUR_MS))
     else:
-        event["timestamp"] = stamps.iso(now_ms + HOUR_MS + rng.randint(1, 24 * HOUR_MS))
+        event["timestamp"] = stamps.iso(now_ms + HOUR_MS + EDGE_MARGIN_MS + rng.randint(1, 24 * HOUR_MS))
     return kind, orjson.dumps(event)
