@@ -82,7 +82,7 @@ async def _process(worker: CountingWorker, batch: Batch) -> float:
         await worker.process(batch)  # type: ignore[attr-defined]
         return 0.0
     started = time.perf_counter()
-    counted = worker.count(batch)
+    counted = await worker.count(batch)
     counting = time.perf_counter() - started
     await worker.apply(counted)
     return counting

@@ -37,10 +37,25 @@ _STOP_BUDGET_S = 8.0  # a rolling deploy's SIGTERM grants 10 s; keep a margin fo
 _STUCK_AFTER_S = 60.0
 
 
+class _ShellBoot(faust.App.BootStrategy):
+    """Start Faust's web server, timers and services, but none of its Kafka clients.
+
+    The worker reads and writes Kafka with its own aiokafka clients. Faust's would join a
+    consumer group of their own and run a consumer thread that, although idle, wakes
+    and takes the interpreter lock from the hot path.
+    """
+
+    enable_kafka = False
+
+
+class _ShellApp(faust.App):
+    BootStrategy = _ShellBoot
+
+
 def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
     """Build the Faust app and the counting worker it runs."""
     worker = CountingWorker(settings, load_registry(settings.rules_file))
-    app = faust.App(
+    app = _ShellApp(
         f"{settings.group}-control",
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         web_bind=settings.web_host, web_host=settings.web_host, web_port=settings.web_port, web_in_thread=False,

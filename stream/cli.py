@@ -40,7 +40,7 @@ main.add_command(api)
 def _click_type(annotation: Any) -> Any:
     args = [a for a in get_args(annotation) if a is not type(None)]
     base = args[0] if isinstance(annotation, types.UnionType) and args else annotation
-    return {int: int, float: float}.get(base, str)
+    return {int: int, float: float, bool: click.BOOL}.get(base, str)
 
 
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:

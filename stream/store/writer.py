@@ -122,28 +122,33 @@ class CounterStore:
             return []
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                new_repos = self._index_orgs(tally, pipe)
+                new_repos, index_commands = self._index_orgs(tally, pipe)
                 for call in calls:
                     await self._apply(keys=call.keys, args=self._args(call, ranges), client=pipe)
-                replies = (await pipe.execute())[len(new_repos):]
+                replies = (await pipe.execute())[index_commands:]
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
         self._indexed.update(new_repos)
         return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, replies, strict=True)]
 
-    def _index_orgs(self, tally: Tally, pipe: Any) -> list[str]:
-        """Queue SADDs of the batch's repos to their org index; return the repos queued."""
+    def _index_orgs(self, tally: Tally, pipe: Any) -> tuple[list[str], int]:
+        """Queue one SADD per org of the batch's repos not yet indexed.
+
+        Returns the repos queued and the number of commands queued (a command costs the
+        client far more than a member does, and a cold worker sees thousands of repos).
+        """
         if len(self._indexed) > 2_000_000:
             self._indexed.clear()  # bounded memory; re-adding a member is harmless
         repo_keys = {key for key, _ in tally.plain} | {entry[0] for entry in tally.distinct}
-        new = [key for key in repo_keys if key not in self._indexed]
-        queued = []
-        for repo_key in new:
-            org = keys.org_of(repo_key)
-            if org is not None:
-                pipe.sadd(keys.org_repos(org), repo_key)
-                queued.append(repo_key)
-        return queued
+        by_org: dict[str, list[str]] = defaultdict(list)
+        for repo_key in repo_keys:
+            if repo_key not in self._indexed:
+                org = keys.org_of(repo_key)
+                if org is not None:
+                    by_org[org].append(repo_key)
+        for org, members in by_org.items():
+            pipe.sadd(keys.org_repos(org), *members)
+        return [key for members in by_org.values() for key in members], len(by_org)
 
     def _build_calls(self, tally: Tally, ranges: list[PartitionRange],
                      only_shard: int | None) -> list[_ShardCall]:
