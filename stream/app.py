@@ -56,13 +56,11 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
     """Build the Faust app and the counting worker it runs."""
     worker = CountingWorker(settings, load_registry(settings.rules_file))
     app = _ShellApp(
-        f"{settings.group}-control",
-        broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        settings.group,  # an id only: Faust talks to no broker here (see _ShellBoot)
         web_bind=settings.web_host, web_host=settings.web_host, web_port=settings.web_port, web_in_thread=False,
-        store="memory://", topic_partitions=1, autodiscover=False,
-        # Faust wants a data directory even with memory tables; keep it out of the cwd.
+        autodiscover=False,
+        # Faust wants a data directory even without tables; keep it out of the cwd.
         datadir=str(Path(tempfile.gettempdir()) / f"hubcounter-faust-{settings.group}"),
-        broker_session_timeout=settings.session_timeout_ms / 1000,
     )
 
     @app.service

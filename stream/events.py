@@ -42,28 +42,9 @@ _MAX_EPOCH_MS: Final = 4_102_444_800_000  # 2100-01-01
 
 
 class _Wire(msgspec.Struct, gc=False):
-    """The shape nearly every event has, every field well typed: msgspec checks it in C.
+    """The JSON shape on the wire; msgspec checks types while decoding.
 
     Untracked by the garbage collector (``gc=False``): decoded JSON cannot form cycles.
-    """
-
-    timestamp: int | str
-    method: str
-    status: int
-    repoType: str | None = None
-    repoName: str | None = None
-    path: str | None = None
-    revision: str | None = None
-    url: str | None = None
-    hashedUserId: str | None = None
-    hashedIp: str | None = None
-
-
-class _LooseWire(msgspec.Struct, gc=False):
-    """What an event that does not fit :class:`_Wire` is read as, to keep it or tell why not.
-
-    A status may be a string of digits. Optional fields of the wrong type are ignored
-    rather than rejected: they do not change whether a request happened, only who made it.
     """
 
     timestamp: int | str
@@ -74,12 +55,13 @@ class _LooseWire(msgspec.Struct, gc=False):
     path: str | None = None
     revision: object = None
     url: str | None = None
+    # Optional fields of the wrong type are ignored rather than rejected: they do not
+    # change whether a request happened, only who made it.
     hashedUserId: object = None
     hashedIp: object = None
 
 
-_decode = msgspec.json.Decoder(_Wire).decode
-_decode_loose = msgspec.json.Decoder(_LooseWire).decode
+_decoder = msgspec.json.Decoder(_Wire)
 
 
 class FileRequest(msgspec.Struct, frozen=True, gc=False):
@@ -105,10 +87,23 @@ def parse_event(raw: bytes, max_bytes: int = 64 * 1024) -> FileRequest:
     if len(raw) > max_bytes:
         raise EventError(OVERSIZED, f"{len(raw)} bytes is over the {max_bytes}-byte limit")
     try:
-        wire = _decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        # The rare event off the common shape: the slower path keeps it or says why not.
-        wire = _loose_wire(raw)
+        wire = _decoder.decode(raw)
+    except UnicodeDecodeError as exc:
+        raise EventError(NOT_UTF8, f"not valid UTF-8: {exc}") from None
+    except msgspec.ValidationError as exc:
+        raise _validation_error(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as utf8_exc:
+            raise EventError(NOT_UTF8, f"not valid UTF-8: {utf8_exc}") from None
+        raise EventError(BAD_JSON, str(exc)) from None
+
+    status = wire.status
+    if status.__class__ is str:
+        if not (status.isascii() and status.isdigit()):  # type: ignore[union-attr]
+            raise EventError(BAD_FIELD, f"status {status!r} is not an integer")
+        status = int(status)
     repo_type, repo, path = wire.repoType, wire.repoName, wire.path
     if repo is None and wire.url is not None:
         repo_type, repo, revision, path = parse_url(wire.url)
@@ -121,42 +116,16 @@ def parse_event(raw: bytes, max_bytes: int = 64 * 1024) -> FileRequest:
             _check_repo_name(repo)
         if not path:
             raise EventError(BAD_FIELD, "path is empty")
-        revision = wire.revision
-    if wire.hashedUserId:
-        user: str | None = "u:" + wire.hashedUserId
-    elif wire.hashedIp:
-        user = "i:" + wire.hashedIp
+        revision = wire.revision if wire.revision.__class__ is str else None
+    user_id, ip = wire.hashedUserId, wire.hashedIp
+    if user_id.__class__ is str and user_id:
+        user: str | None = f"u:{user_id}"
+    elif ip.__class__ is str and ip:
+        user = f"i:{ip}"
     else:
         user = None
-    return FileRequest(parse_timestamp(wire.timestamp), wire.method.upper(), wire.status,
+    return FileRequest(parse_timestamp(wire.timestamp), wire.method.upper(), status,  # type: ignore[arg-type]
                        repo_type, repo, path, revision, user)  # type: ignore[arg-type]
-
-
-def _loose_wire(raw: bytes) -> _Wire:
-    """Read ``raw`` leniently into a :class:`_Wire`, or raise EventError saying what is wrong."""
-    try:
-        loose = _decode_loose(raw)
-    except UnicodeDecodeError as exc:
-        raise EventError(NOT_UTF8, f"not valid UTF-8: {exc}") from None
-    except msgspec.ValidationError as exc:
-        raise _validation_error(str(exc)) from None
-    except msgspec.DecodeError as exc:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as utf8_exc:
-            raise EventError(NOT_UTF8, f"not valid UTF-8: {utf8_exc}") from None
-        raise EventError(BAD_JSON, str(exc)) from None
-    status = loose.status
-    if isinstance(status, str):
-        if not (status.isascii() and status.isdigit()):
-            raise EventError(BAD_FIELD, f"status {status!r} is not an integer")
-        status = int(status)
-
-    def text(value: object) -> str | None:
-        return value if isinstance(value, str) else None
-
-    return _Wire(loose.timestamp, loose.method, status, loose.repoType, loose.repoName, loose.path,
-                 text(loose.revision), loose.url, text(loose.hashedUserId), text(loose.hashedIp))
 
 
 def _missing_repo_fields(wire: _Wire) -> EventError:

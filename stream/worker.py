@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 Batch = dict[TopicPartition, list[Record]]
 DeadLetter = tuple[TopicPartition, Record, EventError]
 _MAX_BACKOFF_S = 5.0
-_SLICE = 1000  # records counted between turns of the event loop (~5 ms)
+_SLICE = 1000  # records counted between turns of the event loop (a few milliseconds)
 
 
 def _tune_gc() -> None:

@@ -122,20 +122,21 @@ class CounterStore:
             return []
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                new_repos, index_commands = self._index_orgs(tally, pipe)
+                new_by_org = self._index_orgs(tally, pipe)
                 for call in calls:
                     await self._apply(keys=call.keys, args=self._args(call, ranges), client=pipe)
-                replies = (await pipe.execute())[index_commands:]
+                replies = (await pipe.execute())[len(new_by_org):]
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
-        self._indexed.update(new_repos)
+        for members in new_by_org.values():
+            self._indexed.update(members)
         return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, replies, strict=True)]
 
-    def _index_orgs(self, tally: Tally, pipe: Any) -> tuple[list[str], int]:
-        """Queue one SADD per org of the batch's repos not yet indexed.
+    def _index_orgs(self, tally: Tally, pipe: Any) -> dict[str, list[str]]:
+        """Queue one SADD per org of the batch's repos not yet indexed; return them by org.
 
-        Returns the repos queued and the number of commands queued (a command costs the
-        client far more than a member does, and a cold worker sees thousands of repos).
+        One command per org, not per repo: a command costs the client far more than a
+        member does, and a cold worker sees thousands of new repos.
         """
         if len(self._indexed) > 2_000_000:
             self._indexed.clear()  # bounded memory; re-adding a member is harmless
@@ -148,7 +149,7 @@ class CounterStore:
                     by_org[org].append(repo_key)
         for org, members in by_org.items():
             pipe.sadd(keys.org_repos(org), *members)
-        return [key for members in by_org.values() for key in members], len(by_org)
+        return by_org
 
     def _build_calls(self, tally: Tally, ranges: list[PartitionRange],
                      only_shard: int | None) -> list[_ShardCall]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -96,15 +97,27 @@ def test_two_workers_with_rebalances_stay_exact(settings, workdir):
     assert_exact(settings, expected)
 
 
-def test_redis_frozen_then_killed_and_restarted_stays_exact(settings, workdir, stack):
-    # SIGSTOP makes calls time out after Redis did or did not run them; a kill -9 and
-    # restart (append-only file, fsync always) loses nothing Redis acknowledged.
-    assert stack.redis is not None, "this test needs the embedded Redis it can stop"
-    records, expected = simulated(settings, 100_000, seed=4)
+def ride_out(settings: Settings, workdir, seed: int, outage: Callable[[], None], what: str) -> None:
+    """Feed live requests through ``outage``: the worker must survive it and count exactly."""
+    records, expected = simulated(settings, 100_000, seed=seed)
     feeder = Feeder(settings, records, rate=8_000).start()
     worker = start_worker(settings, workdir)
     try:
         time.sleep(2)
+        outage()
+        wait_committed(settings, feeder.join())
+        assert worker.running, f"the worker must ride out {what}"
+    finally:
+        worker.stop()
+    assert_exact(settings, expected)
+
+
+def test_redis_frozen_then_killed_and_restarted_stays_exact(settings, workdir, stack):
+    # SIGSTOP makes calls time out after Redis did or did not run them; a kill -9 and
+    # restart (append-only file, fsync always) loses nothing Redis acknowledged.
+    assert stack.redis is not None, "this test needs the embedded Redis it can stop"
+
+    def outage() -> None:
         stack.redis.signal(signal.SIGSTOP)
         time.sleep(7)
         stack.redis.signal(signal.SIGCONT)
@@ -112,11 +125,8 @@ def test_redis_frozen_then_killed_and_restarted_stays_exact(settings, workdir, s
         stack.redis.kill()
         time.sleep(2)
         stack.redis.start()
-        wait_committed(settings, feeder.join())
-        assert worker.running, "the worker must ride out Redis outages"
-    finally:
-        worker.stop()
-    assert_exact(settings, expected)
+
+    ride_out(settings, workdir, 4, outage, "Redis outages")
 
 
 def test_sigterm_exits_zero_in_time_and_loses_nothing(settings, workdir):
@@ -143,16 +153,10 @@ def test_broker_frozen_mid_stream_stays_exact(settings, workdir, stack):
     # nor count twice when it comes back. (The embedded broker keeps data only in memory,
     # so freezing it is the outage we can survive in a test; a restart would lose the log.)
     assert stack.kafka is not None, "this test needs the embedded broker it can freeze"
-    records, expected = simulated(settings, 80_000, seed=6)
-    feeder = Feeder(settings, records, rate=8_000).start()
-    worker = start_worker(settings, workdir)
-    try:
-        time.sleep(2)
+
+    def outage() -> None:
         stack.kafka.signal(signal.SIGSTOP)
         time.sleep(6)
         stack.kafka.signal(signal.SIGCONT)
-        wait_committed(settings, feeder.join())
-        assert worker.running, "the worker must ride out a broker outage"
-    finally:
-        worker.stop()
-    assert_exact(settings, expected)
+
+    ride_out(settings, workdir, 6, outage, "a broker outage")
