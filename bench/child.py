@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stream.devstack import spawn
+
 _stopping: list[threading.Thread] = []
 
 
@@ -65,11 +67,8 @@ class Child:
         self.result_path = workdir / f"{name}.result.json"
         self.log_path = workdir / f"{name}.log"
         self.result_path.unlink(missing_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", module, *args, "--result", str(self.result_path)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
-                env=child_env(), start_new_session=True)
+        self.proc = spawn([sys.executable, "-m", module, *args, "--result", str(self.result_path)],
+                          self.log_path, cwd=workdir, env=child_env())
 
     def wait_file(self, path: Path, timeout: float) -> None:
         """Block until ``path`` exists; fail if the child dies or the time runs out first."""

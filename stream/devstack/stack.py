@@ -1,0 +1,64 @@
+"""The embedded stack: a broker and a Redis started for as long as a ``with`` block runs.
+
+``KAFKA_BOOTSTRAP`` / ``REDIS_URL``, when the caller passes them, replace the embedded
+services (see :func:`embedded_stack` and :func:`env_overrides`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from stream.devstack.process import ManagedProcess
+from stream.devstack.services import redis_process, tansu_process
+
+
+@dataclass
+class Stack:
+    """Where the running services are, and handles to the embedded ones (None if external)."""
+
+    kafka_bootstrap: str
+    redis_url: str
+    kafka: ManagedProcess | None
+    redis: ManagedProcess | None
+    workdir: Path
+
+
+@contextlib.contextmanager
+def embedded_stack(
+    *, kafka_bootstrap: str | None = None, redis_url: str | None = None,
+    workdir: Path | None = None, durable_redis: bool = True,
+) -> Iterator[Stack]:
+    """Start whatever is not given (broker, Redis) and stop it on exit."""
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hubcounter-")
+        workdir = Path(tmp.name)
+    started: list[ManagedProcess] = []
+    try:
+        kafka = redis = None
+        if not kafka_bootstrap:
+            kafka = tansu_process(workdir)
+            kafka.start()
+            started.append(kafka)
+            kafka_bootstrap = f"127.0.0.1:{kafka.port}"
+        if not redis_url:
+            redis = redis_process(workdir, durable=durable_redis)
+            redis.start()
+            started.append(redis)
+            redis_url = f"redis://127.0.0.1:{redis.port}/0"
+        yield Stack(kafka_bootstrap, redis_url, kafka, redis, workdir)
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def env_overrides() -> tuple[str | None, str | None]:
+    """``KAFKA_BOOTSTRAP`` and ``REDIS_URL`` from the environment, for the edges that honour them."""
+    return os.environ.get("KAFKA_BOOTSTRAP") or None, os.environ.get("REDIS_URL") or None
