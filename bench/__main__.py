@@ -3,7 +3,8 @@
 Starts the embedded stack, produces the workload once, then runs the selected benchmarks:
 the throughput contenders in rounds (each round runs every contender once, in turn, on
 the same topic), the latency run at half the worker's best rate, the memory figures, the
-rule-engine micro-benchmark and, when ``bench/api_bench.py`` exists, the API benchmark.
+rule-engine and event-parser micro-benchmarks and, when ``bench/api_bench.py`` exists,
+the API benchmark.
 Prints the tables; ``--out`` writes the markdown page, ``--json`` the raw figures.
 """
 
@@ -28,7 +29,7 @@ from bench.child import reap
 from bench.stats import RunSummary
 
 THROUGHPUT = ("drain", "worker", "faust", "quix")
-NAMES = (*THROUGHPUT, "latency", "memory", "rules", "api")
+NAMES = (*THROUGHPUT, "latency", "memory", "rules", "parse", "api")
 NEEDS_STACK = {*THROUGHPUT, "latency", "memory"}
 
 
@@ -70,6 +71,11 @@ class Session:
 
             log("rules")
             self.results["rules"] = self.attempt("rules", lambda: rules_bench.run(self.quick))
+        if "parse" in self.selected:
+            from bench import parse_bench
+
+            log("parse")
+            self.results["parse"] = self.attempt("parse", lambda: parse_bench.run(self.quick))
         if "api" in self.selected and importlib.util.find_spec("bench.api_bench") is not None:
             log("api")
             self.results["api"] = self.attempt(
