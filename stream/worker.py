@@ -23,6 +23,8 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka import errors as kafka_errors
 from aiokafka.structs import OffsetAndMetadata
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from stream.counting import COUNTED, DATASET_CANDIDATE, Counter, Rules, Tally
 from stream.deadletters import DeadLetter, DeadLetterSink, producer_options
@@ -122,8 +124,10 @@ class CountingWorker:
         self._in_flight = 0  # records fetched but not yet applied
         self._lag: dict[int, int] = {}
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
-        self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5,
-                                        socket_connect_timeout=2)
+        # No retries inside the client: a frozen Redis must surface after one timeout, so
+        # that the worker's own retry loop declares the outage (redis-py retries 3 times).
+        self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                        retry=Retry(NoBackoff(), 0))
         self.store = CounterStore(self._redis, settings.shards, settings.lateness)
         self.feed = MetadataFeed(settings.kafka_bootstrap, settings.metadata_topic, self.libraries,
                                  on_record=lambda: self.metrics.metadata_repos.set(len(self.libraries)))
