@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from stream.api.commands import api
+from stream.api.token_commands import tokens
 from stream.demo import demo
 from stream.reference import reference
 from stream.rules.commands import rules
@@ -35,6 +36,7 @@ main.add_command(simulate)
 main.add_command(reference)
 main.add_command(demo)
 main.add_command(api)
+main.add_command(tokens)
 
 
 def _click_type(annotation: Any) -> Any:

@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from stream.api import create_app
 from stream.devstack import ManagedProcess, Stack, free_port, wait_for_port
 from stream.reference import compute
-from stream.settings import Settings
+from stream.settings import AccessSettings, Settings
 from stream.simulate import Simulation
 from tests.support import create_topics, send, start_worker, wait_committed
 
@@ -153,8 +153,12 @@ class ServerThread:
 
 
 def pinned_app(filled: Filled) -> FastAPI:
-    """An app whose clock is the simulation's ``now``: its 30-day window matches the reference's."""
-    return create_app(filled.settings.redis_url, clock=lambda: filled.now)
+    """An app whose clock is the simulation's ``now``: its 30-day window matches the reference's.
+
+    Without rate limits: these tests ask for every repo at once (test_access.py tests the limits).
+    """
+    return create_app(filled.settings.redis_url, clock=lambda: filled.now,
+                      access=AccessSettings.defaults(rate_limit=False))
 
 
 def ranked(filled: Filled, repo_type: str, all_time: bool = False) -> list[tuple[str, int]]:
