@@ -12,10 +12,11 @@ For every request, before any handler runs, :class:`AccessLayer`:
 2. checks the ``Authorization: Bearer <token>`` header, if any (:mod:`stream.api.tokens`);
 3. takes the request from the token's rate-limit bucket, or from the client address's
    when there is no valid token (:mod:`stream.api.ratelimit`): 429 with ``Retry-After``;
-4. answers 401 to a token that is unknown, expired or revoked, and, on a private route, to
-   a request without one; 403 when the token does not cover the organisation the route
-   names (``*`` covers all). These answers are the same whether or not the organisation or
-   repo exists, so they never say which private ones do.
+4. otherwise answers 401 to a token that is unknown, expired or revoked, and, on a
+   private route, to a request without one; 403 when the token does not cover the
+   organisation the route names (``*`` covers all). These answers are the same whether or
+   not the organisation or repo exists, so they never say which private ones do. Each
+   refusal counts as one request, so guessing tokens is rate-limited like anything else.
 
 Handlers never check access themselves; the valid token, if any, is in
 ``request.state.token``.
@@ -162,7 +163,7 @@ class AccessLayer:
         # Built with the middleware stack, at the first request or lifespan event: every
         # route added by then is classified, or the app does not start.
         self.served = served_routes(routes)
-        self.rules = classify([s.path for s in self.served])
+        self.rules = classify([s.path for s in self.served], complete=True)
         self.public_only = public_only
         self.verifier = verifier
         self.limiter = limiter
@@ -212,20 +213,21 @@ class AccessLayer:
         """The request's valid token (or None) and the refusal it gets (None: let it through)."""
         header = _header(scope, b"authorization")
         token = await self.verifier.verify(bearer(header)) if header is not None else None
-        refusal = await self.limit(scope, token, rule.cost)
-        if refusal is not None:
-            return token, refusal
+        refusal = None
         if header is not None and token is None:
-            return None, BAD_TOKEN
-        if rule.private:
-            if token is None:
-                return None, NO_TOKEN
+            refusal = BAD_TOKEN
+        elif rule.private and token is None:
+            refusal = NO_TOKEN
+        elif rule.private and token is not None:
             org = params.get(rule.org_param) if rule.org_param else None
             if not token.covers(org):
                 what = f"the organisation {org!r}" if org is not None else f"this endpoint (operators only: {ALL_ORGS})"
-                return token, Refusal(403, f"this token does not cover {what}",
-                                      {"WWW-Authenticate": f'{_REALM}, error="insufficient_scope"'})
-        return token, None
+                refusal = Refusal(403, f"this token does not cover {what}",
+                                  {"WWW-Authenticate": f'{_REALM}, error="insufficient_scope"'})
+        # A refusal costs one request, whatever the route: it does none of the route's work.
+        # It is counted all the same, so guessing tokens is limited like any request.
+        over = await self.limit(scope, token, 1 if refusal else rule.cost)
+        return token, over or refusal
 
     async def limit(self, scope: Scope, token: Token | None, cost: int) -> Refusal | None:
         """Take the request from its bucket; a refusal when the bucket is empty."""
@@ -311,10 +313,13 @@ def served_routes(routes: Sequence[BaseRoute]) -> list[Served]:
     return found
 
 
-def classify(paths: Sequence[str]) -> dict[str, Rule]:
-    """The rule of each served path; a ConfigError naming every path the table misses, or names in vain."""
+def classify(paths: Sequence[str], complete: bool = False) -> dict[str, Rule]:
+    """The rule of each served path; a ConfigError naming every path the table misses.
+
+    ``complete``: every route is added by now, so a table line without one is an error too.
+    """
     missing = sorted(set(paths) - set(ROUTES))
-    stale = sorted(set(ROUTES) - set(paths))
+    stale = sorted(set(ROUTES) - set(paths)) if complete else []
     if missing or stale:
         raise ConfigError("stream/api/access.py ROUTES must classify every route as public or private: "
                           f"unclassified {missing}, classified but not served {stale}")

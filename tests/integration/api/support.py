@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,9 +21,11 @@ import anyio.from_thread
 import httpx
 import redis
 import uvicorn
+from click.testing import CliRunner, Result
 from fastapi import FastAPI
 
 from stream.api import create_app
+from stream.api.token_commands import tokens
 from stream.devstack import ManagedProcess, Stack, free_port, wait_for_port
 from stream.reference import compute
 from stream.settings import AccessSettings, Settings
@@ -180,3 +183,17 @@ def assert_top(actual: list[tuple[str, int]], expected: list[tuple[str, int]], l
     assert [r for r, v in actual if v > cut] == [r for r, v in want if v > cut]
     tied = {r for r, v in expected if v == cut}
     assert {r for r, v in actual if v == cut} <= tied
+
+
+def tokens_command(redis_url: str, *args: str) -> Result:
+    """The real ``hubcounter tokens`` command, run here (in a thread: it runs an event loop of its own)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(CliRunner().invoke, tokens, [*args, "--redis-url", redis_url]).result()
+
+
+def create_token(redis_url: str, *orgs: str, name: str, expires: str = "1d") -> str:
+    """A new API token, made by ``hubcounter tokens create``: what it printed."""
+    done = tokens_command(redis_url, "create", "--name", name, "--expires", expires,
+                          *(arg for org in orgs for arg in ("--org", org)))
+    assert done.exit_code == 0, done.output
+    return done.stdout.strip()
