@@ -33,10 +33,10 @@ import redis.asyncio as aioredis
 
 from stream.api import access, create_app
 from stream.counting import Tally
-from stream.devstack import ManagedProcess, Stack, free_port
+from stream.devstack import ManagedProcess, Stack, free_port, redis_process
 from stream.settings import AccessSettings
 from stream.store.writer import CounterStore, PartitionRange
-from tests.integration.api.support import ApiClient, create_token, tokens_command
+from tests.integration.api.support import ApiClient, ServerThread, create_token, tokens_command
 
 pytestmark = pytest.mark.integration
 
@@ -265,6 +265,29 @@ def test_a_revoked_token_stops_working_on_every_process_within_seconds(two_apis:
             time.sleep(0.2)
     # each process trusts what it read for 1 s (HUBCOUNTER_API_TOKEN_CACHE_SECONDS)
     assert len(refused_after) == 2 and max(refused_after.values()) < 1 + 1.0, refused_after
+
+
+def test_tokens_and_buckets_can_live_in_a_redis_of_their_own(redis_url: str, tmp_path: Path) -> None:
+    # HUBCOUNTER_API_ACCESS_REDIS_URL: counters read from one Redis (a replica, say), the
+    # tokens read and the buckets written in another.
+    other = redis_process(tmp_path, durable=False)
+    other.start()
+    try:
+        access_url = f"redis://127.0.0.1:{other.port}/0"
+        app = create_app(redis_url, access=AccessSettings.defaults(access_redis_url=access_url))
+        server = ServerThread(app).start()
+        try:
+            path = f"{server.url}/api/organizations/acme/download-breakdown"
+            here = {"Authorization": f"Bearer {create_token(access_url, 'acme', name='elsewhere')}"}
+            there = {"Authorization": f"Bearer {create_token(redis_url, 'acme', name='counters-redis')}"}
+            assert httpx.get(path, headers=here).status_code == 200
+            assert httpx.get(path, headers=there).status_code == 401
+        finally:
+            server.stop()
+        kept = {k.decode() for k in redis.Redis.from_url(access_url).scan_iter()}
+        assert {"hc:{tokens}:byid", "hc:{tokens}:names", "hc:rl:{a:127.0.0.1}"} <= kept
+    finally:
+        other.stop()
 
 
 # -- the Redis ACL of docs/API.md -------------------------------------------------------------

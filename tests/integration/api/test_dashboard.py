@@ -215,17 +215,21 @@ def org_daily(filled: Filled, org: str, days: int = 30) -> dict[str, int]:
     return totals
 
 
+def closed_private_view(page: Page, url: str, org: str) -> tuple[str | None, str | None]:
+    """Open the org page, whose private part must stay closed: (why, what it says)."""
+    page.goto(f"{url}/#/org/{org}")
+    page.wait_for_selector("#org-private-lock:not([hidden])")
+    assert page.locator("#org-daily-chart rect.bar").count() == 0
+    assert page.is_disabled("#org-csv")
+    return page.get_attribute("#org-private-lock", "data-reason"), page.text_content("#org-private-lock")
+
+
 def test_private_analytics_are_refused_without_a_token(live: Live, page: Page, refusals_expected: None) -> None:
     # Without a token the org page says what it would need (and does not ask the API,
     # which refuses the page's own request without one); its public part shows as always.
     org = next(iter(live.filled.orgs()))
-    page.goto(f"{live.url}/#/org/{org}")
-    page.wait_for_selector("#org-private-lock:not([hidden])")
-    assert page.get_attribute("#org-private-lock", "data-reason") == "no-token"
-    assert page.text_content("#org-private-lock") == (
-        f"Private to {org}: its daily breakdown needs an API token that covers {org}. Give one with Token, top right.")
-    assert page.locator("#org-daily-chart rect.bar").count() == 0
-    assert page.is_disabled("#org-csv")
+    assert closed_private_view(page, live.url, org) == ("no-token", (
+        f"Private to {org}: its daily breakdown needs an API token that covers {org}. Give one with Token, top right."))
     page.wait_for_selector("#org-table tbody tr[data-id]")
     refused = page.evaluate("url => fetch(url).then(async r => [r.status, (await r.json()).error])",
                             f"/api/organizations/{org}/download-breakdown")
@@ -263,12 +267,8 @@ def test_a_token_of_another_organisation_is_refused(live: Live, page: Page, org_
     org, other = list(live.filled.orgs())[:2]
     page.goto(live.url)
     give_token(page, org_tokens[other])
-    page.goto(f"{live.url}/#/org/{org}")
-    page.wait_for_selector("#org-private-lock:not([hidden])")
-    assert page.get_attribute("#org-private-lock", "data-reason") == "403"
-    assert page.text_content("#org-private-lock") == (
-        f"Private to {org}: this token does not cover the organisation '{org}'.")
-    assert page.locator("#org-daily-chart rect.bar").count() == 0
+    assert closed_private_view(page, live.url, org) == (
+        "403", f"Private to {org}: this token does not cover the organisation '{org}'.")
 
 
 def test_an_unknown_token_is_refused(live: Live, page: Page, refusals_expected: None) -> None:
