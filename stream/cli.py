@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from stream.api.commands import api
 from stream.api.token_commands import tokens
+from stream.classes.commands import classes
 from stream.demo import demo
 from stream.reference import reference
 from stream.rules.commands import rules
@@ -37,6 +38,7 @@ main.add_command(reference)
 main.add_command(demo)
 main.add_command(api)
 main.add_command(tokens)
+main.add_command(classes)
 
 
 def _click_type(annotation: Any) -> Any:
