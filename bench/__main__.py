@@ -1,9 +1,13 @@
 """``python -m bench all [--quick] [--only NAME ...] [--out docs/BENCHMARKS.md]``.
 
+(``python -m bench fuzz-api [--requests N]`` fuzzes the read API instead: see
+``bench/fuzz_api.py``.)
+
 Starts the embedded stack, produces the workload once, then runs the selected benchmarks:
 the throughput contenders in rounds (each round runs every contender once, in turn, on
 the same topic), the latency run at half the worker's best rate, the memory figures, the
-rule-engine micro-benchmark and, when ``bench/api_bench.py`` exists, the API benchmark.
+rule-engine and event-parser micro-benchmarks, the API benchmark and the API fuzzing
+(``fuzz``: generated requests, no 5xx allowed).
 Prints the tables; ``--out`` writes the markdown page, ``--json`` the raw figures.
 """
 
@@ -28,7 +32,7 @@ from bench.child import reap
 from bench.stats import RunSummary
 
 THROUGHPUT = ("drain", "worker", "faust", "quix")
-NAMES = (*THROUGHPUT, "latency", "memory", "rules", "api")
+NAMES = (*THROUGHPUT, "latency", "memory", "rules", "parse", "api", "fuzz")
 NEEDS_STACK = {*THROUGHPUT, "latency", "memory"}
 
 
@@ -70,10 +74,23 @@ class Session:
 
             log("rules")
             self.results["rules"] = self.attempt("rules", lambda: rules_bench.run(self.quick))
+        if "parse" in self.selected:
+            from bench import parse_bench
+
+            log("parse")
+            self.results["parse"] = self.attempt("parse", lambda: parse_bench.run(self.quick))
         if "api" in self.selected and importlib.util.find_spec("bench.api_bench") is not None:
             log("api")
             self.results["api"] = self.attempt(
                 "api", lambda: importlib.import_module("bench.api_bench").run(self.quick))
+        if "fuzz" in self.selected:
+            from bench import fuzz_api
+
+            log("fuzz")
+            fuzzed = self.results["fuzz"] = self.attempt(
+                "fuzz", lambda: fuzz_api.run(600 if self.quick else fuzz_api.DEFAULT_REQUESTS, workdir))
+            if fuzzed and fuzzed["server_errors"]:
+                self.results["errors"]["fuzz"] = f"{fuzzed['server_errors']} answers of 5xx: {fuzzed['failures'][:3]}"
 
     def _memory_and_latency(self, workload: Any) -> None:
         # The latency rig starts (worker, group join, feeder generating) while the memory
@@ -217,6 +234,11 @@ def _terminate(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fuzz-api"]:
+        from bench import fuzz_api
+
+        return fuzz_api.main(argv[1:])
     args = parse_args(argv)
     if args.command == "render":
         return render(args)

@@ -24,6 +24,8 @@ DAY_MS: Final = 86_400_000
 DEDUPE_BUCKET_MS: Final = 300_000
 MAX_AHEAD: Final = timedelta(hours=1)
 CANDIDATE_METHODS: Final = frozenset(("GET", "HEAD"))
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
 
 # Outcomes of one valid event, as metric labels.
 COUNTED = "counted"
@@ -98,9 +100,9 @@ class Counter:
 
     def window(self, now: datetime) -> tuple[int, int]:
         """The accepted [oldest, newest] event times in epoch ms, relative to ``now``."""
-        now_ms = int(now.timestamp() * 1000)
-        return (now_ms - int(self.lateness.total_seconds() * 1000),
-                now_ms + int(MAX_AHEAD.total_seconds() * 1000))
+        # Integer arithmetic: a float timestamp can land a millisecond off at the edges.
+        now_ms = (now - _EPOCH) // _ONE_MS
+        return now_ms - self.lateness // _ONE_MS, now_ms + MAX_AHEAD // _ONE_MS
 
     def add(self, event: FileRequest, tally: Tally, window: tuple[int, int]) -> str:
         """Judge one event, add it to ``tally`` if it may count, and return its outcome.

@@ -22,8 +22,10 @@ class Facets:
 
     def __init__(self, classifier: Classifier):
         self.classify = classifier.classify
-        # the codes as sent, upper or lower case, to the code counted
-        self._countries = {code: code for code in COUNTRIES} | {code.lower(): code for code in COUNTRIES}
+        # every spelling of a code, in any case, to the code counted: one lookup per download
+        self._countries = {a + b: a.upper() + b.upper() for a, b in
+                           {(x, y) for code in COUNTRIES for x in (code[0], code[0].lower())
+                            for y in (code[1], code[1].lower())}}
 
     def of(self, user_agent: str | None, country: str | None) -> tuple[str, str, str]:
         """(traffic class, client, country) of one download."""

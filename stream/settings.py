@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UNCOUNTED_TOP: Final = 20  # uncounted paths kept per model and day, the rest as other
 
 
 class Settings(BaseSettings):
@@ -54,6 +56,15 @@ class Settings(BaseSettings):
                         description="Counter shards in Redis (fixed once counting has started)")
     rules_file: str | None = Field(None, validation_alias="HUBCOUNTER_RULES",
                                    description="Operator rules file (YAML or JSON) on top of the shipped rules")
+    analytics: bool = Field(True, validation_alias="HUBCOUNTER_ANALYTICS",
+                            description="Record what downloads say (class, client, country, file, unique "
+                                        "downloaders) and which candidates did not count")
+    classes_file: str | None = Field(None, validation_alias="HUBCOUNTER_CLASSES",
+                                     description="Traffic classes and clients file (YAML or JSON) that "
+                                                 "replaces the shipped one")
+    top_values: int = Field(50, ge=1, le=1000, validation_alias="HUBCOUNTER_TOP_VALUES",
+                            description="Values of each breakdown kept per repo and day; the rest are "
+                                        "summed as other once the day is closed")
 
     @field_validator("kafka_bootstrap")
     @classmethod

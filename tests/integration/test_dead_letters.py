@@ -24,7 +24,8 @@ def _event(**overrides: object) -> bytes:
 
 
 BAD = {
-    "not_utf8": b'{"timestamp": "\xff\xfe", "method": "GET"}',
+    # in a field the decoder skips: only a check of the whole message finds it
+    "not_utf8": _event()[:-1] + b', "userAgent": "Mozilla \xff\xfe"}',
     "bad_json": b'{"timestamp": ',
     "not_object": b'["GET", "/org/x/resolve/main/config.json"]',
     "missing_field": _event(method=None),
