@@ -1,9 +1,9 @@
-"""Worker settings: one frozen object, the only place that reads the environment."""
+"""Settings: frozen objects, the only place that reads the environment (the worker's, the API's access layer)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,3 +85,46 @@ class Settings(BaseSettings):
     @property
     def lateness(self) -> timedelta:
         return timedelta(days=self.lateness_days)
+
+
+class AccessSettings(BaseSettings):
+    """The read API's access layer: who may read what, how much, and from where.
+
+    Environment names are ``HUBCOUNTER_API_<FIELD>`` (``HUBCOUNTER_API_PUBLIC_ONLY=true``);
+    ``hubcounter api`` reads them once and every uvicorn process reads the same ones.
+    :meth:`defaults` gives them without looking at the environment (tests, code).
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="HUBCOUNTER_API_")
+
+    public_only: bool = Field(False, description="Serve only the public endpoints (private ones are not mounted)")
+    rate_limit: bool = Field(True, description="Enforce the request rate limits below")
+    address_rate: float = Field(20.0, gt=0, description="Requests per second a client address may sustain")
+    address_burst: int = Field(100, ge=1, description="Requests a client address may make at once")
+    token_rate: float = Field(100.0, gt=0, description="Requests per second one token may sustain")
+    token_burst: int = Field(500, ge=1, description="Requests one token may make at once")
+    token_cache_seconds: float = Field(5.0, ge=0, le=30, description="How long a process trusts what it read "
+                                       "about a token: a revoked token stops working within this time")
+    request_timeout_seconds: float = Field(15.0, gt=0, le=600, description="Longest a request may take, "
+                                           "streamed exports included")
+    cors_origins: str = Field("", description="Comma-separated origins allowed to call the API from a browser; "
+                              "empty: CORS off")
+    access_redis_url: str | None = Field(None, description="Redis of the tokens and rate limits when it is not "
+                                         "the counters' Redis (e.g. the API reads a replica)")
+
+    @classmethod
+    def defaults(cls, **changes: Any) -> AccessSettings:
+        """The defaults with ``changes``, whatever the environment says (for code and tests; not validated)."""
+        return cls.model_construct(**changes)
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """The CORS origins, without blanks."""
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    @field_validator("access_redis_url")
+    @classmethod
+    def _check_access_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected redis://host:port/db, got {value!r}")
+        return value
