@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
@@ -33,6 +32,7 @@ from stream.metadata import LibraryMap, MetadataFeed
 from stream.metrics import WorkerMetrics
 from stream.records import Record, install, raw_values
 from stream.settings import Settings
+from stream.store.connect import RedisClient, RedisConfig, connect
 from stream.store.writer import CounterStore, PartitionRange
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,9 @@ class CountingWorker:
         self._pending: dict[TopicPartition, int] = {}
         self._lag: dict[int, int] = {}
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
-        self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5,
-                                        socket_connect_timeout=2)
-        self.store = CounterStore(self._redis, settings.shards, settings.lateness)
+        self._redis_config = RedisConfig(settings.redis_url, settings.redis_cluster)
+        self._redis: RedisClient | None = None
+        self.store: CounterStore  # once connected (one Redis or a cluster: see stream.store.connect)
         self.feed = MetadataFeed(settings.kafka_bootstrap, settings.metadata_topic, self.libraries,
                                  on_record=lambda: self.metrics.metadata_repos.set(len(self.libraries)))
         self._consumer: AIOKafkaConsumer | None = None
@@ -117,6 +117,8 @@ class CountingWorker:
         """Run until :meth:`stop`; returns after committing and leaving the group."""
         feed_task = asyncio.create_task(self.feed.run(), name="metadata-feed")
         try:
+            self._redis = await self._retry("connect to Redis", lambda: connect(self._redis_config))
+            self.store = CounterStore(self._redis, self.settings.shards, self.settings.lateness)
             await self._retry("connect to Redis", self.store.ensure_config)
             # A cold worker must hold the whole metadata map before it counts anything.
             if not await self._until_stopped(self._metadata_loaded(feed_task)):
@@ -139,7 +141,8 @@ class CountingWorker:
                 await self._consumer.stop()  # leaves the group, so a successor starts at once
             if self._producer is not None:
                 await self._producer.stop()
-            await self._redis.aclose()
+            if self._redis is not None:
+                await self._redis.aclose()
 
     async def _metadata_loaded(self, feed_task: asyncio.Task) -> None:
         ready = asyncio.ensure_future(self.feed.ready.wait())

@@ -8,12 +8,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream.devstack import ManagedProcess, wait_ready, worker_process
 from stream.settings import Settings
 from stream.store import keys
+from stream.store.connect import RedisConfig, connect
 from stream.topics import ensure_topics, topic_specs
 
 Record = tuple[bytes | None, bytes | None]
@@ -84,16 +84,32 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 3
 
 
 def snapshot(settings: Settings) -> dict[str, dict]:
-    """Every counter in Redis, in the reference's shape: {"type:repo": {total, daily}}."""
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    """Every counter in Redis (one Redis or a cluster), in the reference's shape:
+    {"type:repo": {total, daily}}."""
+    return asyncio.run(_snapshot(settings))
+
+
+async def _snapshot(settings: Settings) -> dict[str, dict]:
+    client = await connect(RedisConfig(settings.redis_url, settings.redis_cluster))
+    try:
+        boards = [(shard, repo_type) for shard in range(settings.shards) for repo_type in keys.COUNTED_TYPES]
+        async with client.pipeline(transaction=False) as pipe:
+            for shard, repo_type in boards:
+                pipe.zrange(keys.all_time(shard, repo_type), 0, -1)
+            members = await pipe.execute()
+        repos = [(shard, f"{repo_type}:{m.decode()}")
+                 for (shard, repo_type), found in zip(boards, members, strict=True) for m in found]
+        async with client.pipeline(transaction=False) as pipe:
+            for shard, repo_key in repos:
+                pipe.hgetall(keys.repo(shard, repo_key))
+            hashes = await pipe.execute()
+    finally:
+        await client.aclose()
     out: dict[str, dict] = {}
-    for shard in range(settings.shards):
-        for repo_type in keys.COUNTED_TYPES:
-            for repo in client.zrange(keys.all_time(shard, repo_type), 0, -1):
-                fields = client.hgetall(keys.repo(shard, f"{repo_type}:{repo}"))
-                total = int(fields.pop(keys.ALL_TIME_FIELD))
-                daily = {day: int(n) for day, n in sorted(fields.items()) if int(n)}
-                out[f"{repo_type}:{repo}"] = {"downloadsAllTime": total, "daily": daily}
+    for (_, repo_key), fields in zip(repos, hashes, strict=True):
+        decoded = {k.decode(): int(v) for k, v in fields.items()}
+        total = decoded.pop(keys.ALL_TIME_FIELD)
+        out[repo_key] = {"downloadsAllTime": total, "daily": {day: n for day, n in sorted(decoded.items()) if n}}
     return out
 
 

@@ -1,19 +1,22 @@
 """What every request handler shares: the Redis client, the counter reader and the clock.
 
 One :class:`ApiState` lives on ``app.state.api`` for the life of the process; it holds a
-connection pool, no counters, so API processes stay interchangeable.
+Redis client, no counters, so API processes stay interchangeable. The client is made on
+the first request that needs it (whether ``REDIS_URL`` names a cluster is asked then),
+so the API starts, and says it is not ready, while Redis is away.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-import redis.asyncio as aioredis
 from fastapi import Request
 
 from stream.api.cache import TtlCache
+from stream.store.connect import RedisConfig, connect
 from stream.store.reader import CounterReader
 
 
@@ -25,14 +28,30 @@ def utc_now() -> datetime:
 class ApiState:
     """The Redis client and reader of one API process, its listing cache and its clock (tests may fix it)."""
 
-    client: aioredis.Redis
-    reader: CounterReader
+    redis: RedisConfig
     listings: TtlCache
     clock: Callable[[], datetime] = utc_now
+    _reader: CounterReader | None = None
+    _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def reader(self) -> CounterReader:
+        """The counter reader, connecting first if no request has yet (StoreUnavailable while
+        Redis is away). Handlers ask for it once their input is checked, so bad input is a
+        400 even when Redis is down."""
+        if self._reader is None:
+            async with self._connecting:
+                if self._reader is None:
+                    self._reader = CounterReader(await connect(self.redis))
+        return self._reader
 
     def today(self) -> date:
         """Today's UTC date: the last day of the 30-day window."""
         return self.clock().astimezone(UTC).date()
+
+    async def aclose(self) -> None:
+        if self._reader is not None:
+            await self._reader.client.aclose()
+            self._reader = None
 
 
 def get_state(request: Request) -> ApiState:

@@ -21,9 +21,10 @@ key                                     type     holds
 ``hc:worker:<id>``                      hash     a worker's live totals (see ``WORKER_FIELDS``), expires
 ======================================  =======  ==============================================
 
-``apply.lua`` names the per-repo hashes itself from its first key's ``hc:{N}:`` prefix, so
-they share that key's slot without being passed one by one. The org index is written
-outside the atomic apply: adding a member is idempotent, so a replay cannot corrupt it.
+Every Lua call declares every key it touches in ``KEYS`` (a cluster routes it by them) and
+they all carry one shard's tag: one slot, one node, one atomic step. The org index is
+written outside the atomic apply: adding a member is idempotent, so a replay cannot
+corrupt it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The Redis side of counting: apply a batch's tally together with its offsets.
 
 Each shard gets one Lua call per batch (``lua/apply.lua``), all of them sent in one
-pipelined round trip. A shard's call is atomic and idempotent per source partition, so
-a replayed batch (after a crash, a rebalance or a lost commit) is skipped, and a batch
-that straddles what was already applied is re-tallied by the caller for the events
-after the returned markers (:meth:`CounterStore.apply` returns them as conflicts).
+pipeline (on a cluster: one per node, all nodes at once; see :mod:`stream.store.scripts`).
+A shard's call is atomic and idempotent per source partition, so a replayed batch (after
+a crash, a rebalance or a lost commit) is skipped, and a batch that straddles what was
+already applied is re-tallied by the caller for the events after the returned markers
+(:meth:`CounterStore.apply` returns them as conflicts).
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stream.counting import DAY_MS, DEDUPE_BUCKET_MS, Tally
 from stream.errors import ConfigError, StoreUnavailable
 from stream.store import keys
+from stream.store.connect import RedisClient, store_errors
+from stream.store.scripts import APPLY, ROLL, Command, run
+from stream.store.window import moves, window_bounds
 
 _pack = msgspec.msgpack.Encoder().encode
 _DIGEST_BYTES = 12
 _FIXSTR_12 = bytes([0xA0 | _DIGEST_BYTES])
+_SCRIPTS = (APPLY, ROLL)
 
 
 def _dedupe_member(repo_key: str, user: str) -> msgspec.Raw:
@@ -39,11 +40,6 @@ def _dedupe_member(repo_key: str, user: str) -> msgspec.Raw:
     """
     digest = hashlib.blake2b(f"{repo_key}\0{user}".encode(), digest_size=_DIGEST_BYTES).digest()
     return msgspec.Raw(_FIXSTR_12 + digest)
-
-
-def lua_script(name: str) -> str:
-    """The text of one of the store's Lua scripts (``apply.lua``, ``roll.lua``)."""
-    return resources.files("stream.store").joinpath("lua", name).read_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,22 +84,18 @@ class _ShardCall:
 class CounterStore:
     """Applies tallies to Redis exactly once and keeps the 30-day leaderboards rolled."""
 
-    def __init__(self, client: aioredis.Redis, shards: int, lateness: timedelta):
+    def __init__(self, client: RedisClient, shards: int, lateness: timedelta):
         self.client = client
         self.shards = shards
         self.lateness = lateness
-        self._apply = client.register_script(lua_script("apply.lua"))
-        self._roll = client.register_script(lua_script("roll.lua"))
         self._window_for: date | None = None
         self._indexed: set[str] = set()  # repos known to be in their org's index
 
     async def ensure_config(self) -> None:
         """Record the shard count on first use; refuse to run with a different one."""
-        try:
+        with store_errors():
             await self.client.hsetnx(keys.CONFIG_KEY, "shards", self.shards)
             stored = int(await self.client.hget(keys.CONFIG_KEY, "shards"))
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
         if stored != self.shards:
             raise ConfigError(
                 f"Redis holds counters in {stored} shards but this worker is set to {self.shards}; "
@@ -120,20 +112,16 @@ class CounterStore:
         calls = self._build_calls(tally, ranges, only_shard)
         if not calls:
             return []
-        try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                new_by_org = self._index_orgs(tally, pipe)
-                for call in calls:
-                    await self._apply(keys=call.keys, args=self._args(call, ranges), client=pipe)
-                replies = (await pipe.execute())[len(new_by_org):]
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
+        new_by_org = self._new_by_org(tally)
+        commands: list[Command] = [("SADD", keys.org_repos(org), *members) for org, members in new_by_org.items()]
+        commands += [APPLY.call(call.keys, self._args(call, ranges)) for call in calls]
+        replies = (await run(self.client, commands, _SCRIPTS))[len(new_by_org):]
         for members in new_by_org.values():
             self._indexed.update(members)
         return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, replies, strict=True)]
 
-    def _index_orgs(self, tally: Tally, pipe: Any) -> dict[str, list[str]]:
-        """Queue one SADD per org of the batch's repos not yet indexed; return them by org.
+    def _new_by_org(self, tally: Tally) -> dict[str, list[str]]:
+        """The batch's repos not yet known to be in their org's index, by org (one SADD each).
 
         One command per org, not per repo: a command costs the client far more than a
         member does, and a cold worker sees thousands of new repos.
@@ -147,8 +135,6 @@ class CounterStore:
                 org = keys.org_of(repo_key)
                 if org is not None:
                     by_org[org].append(repo_key)
-        for org, members in by_org.items():
-            pipe.sadd(keys.org_repos(org), *members)
         return by_org
 
     def _build_calls(self, tally: Tally, ranges: list[PartitionRange],
@@ -192,7 +178,8 @@ class CounterStore:
             if seen_key not in call.expiring:
                 call.expiring[seen_key] = self._seen_expiry(bucket)
             dedupe.append((call.key(seen_key), digest))
-        call.incr.append((repo_type, repo_key, call.key(day_key), name, day_name, n, dedupe))
+        call.incr.append((repo_type, call.key(keys.repo(shard, repo_key)), call.key(day_key), name, day_name, n,
+                          dedupe))
 
     def _seen_expiry(self, bucket: int) -> int:
         """Keep a dedupe bucket while events of it can still arrive, plus a day's margin."""
@@ -224,22 +211,20 @@ class CounterStore:
     async def heartbeat(self, worker_id: str, totals: dict[str, Any]) -> None:
         """Publish a worker's live totals (the dashboard derives rates from them)."""
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        try:
+        with store_errors():
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.hset(keys.worker(worker_id), mapping={**totals, "updated_ms": now_ms})
                 pipe.expire(keys.worker(worker_id), keys.WORKER_TTL_S)
                 pipe.zadd(keys.WORKERS, {worker_id: now_ms})
                 pipe.zremrangebyscore(keys.WORKERS, 0, now_ms - 1000 * keys.WORKER_TTL_S)
                 await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
 
     async def roll_windows(self, now: datetime) -> None:
         """Move every shard's 30-day leaderboards to the window ending on ``now``'s UTC day."""
         today = now.astimezone(UTC).date()
         if self._window_for == today:
             return
-        await roll_windows(self.client, self._roll, self.shards, today)
+        await roll_windows(self.client, self.shards, today)
         self._window_for = today
 
 
@@ -248,52 +233,39 @@ def _day_zset_expiry(day_name: str) -> int:
     return int((day_start + timedelta(days=keys.DAY_ZSET_TTL_DAYS + 1)).timestamp())
 
 
-def window_bounds(today: date) -> tuple[date, date]:
-    """The last 30 UTC days including ``today``."""
-    return today - timedelta(days=keys.WINDOW_DAYS - 1), today
+async def roll_windows(client: RedisClient, shards: int, today: date) -> None:
+    """Bring every shard's w30 leaderboards forward to the window ending ``today`` (idempotent).
 
-
-async def roll_windows(client: aioredis.Redis, roll: Any, shards: int, today: date) -> None:
-    """Bring every shard's w30 leaderboards to the window ending ``today`` (idempotent)."""
+    Only forward: a board already at or past that window (a worker whose clock is ahead
+    moved it) stays, so two workers with clocks a little apart do not move it to and fro,
+    and a window start read from ``meta`` never goes back (readers rely on it).
+    """
     start, end = window_bounds(today)
     for _attempt in range(5):
-        async with client.pipeline(transaction=False) as pipe:
-            for shard in range(shards):
-                for repo_type in keys.COUNTED_TYPES:
-                    pipe.hmget(keys.meta(shard), f"{repo_type}:start", f"{repo_type}:end")
-            bounds = await pipe.execute()
-        pending = 0
-        async with client.pipeline(transaction=False) as pipe:
-            it = iter(bounds)
-            for shard in range(shards):
-                for repo_type in keys.COUNTED_TYPES:
-                    cur_start, cur_end = next(it)
-                    if cur_start is not None and cur_start.decode() == start.isoformat():
-                        continue
-                    leaving, entering = _window_moves(cur_start, cur_end, start, end)
-                    day_keys = [keys.day(shard, repo_type, d.isoformat()) for d in leaving + entering]
-                    await roll(keys=[keys.meta(shard), keys.window(shard, repo_type), *day_keys],
-                               args=[repo_type, cur_start.decode() if cur_start else "",
-                                     start.isoformat(), end.isoformat(), len(leaving)], client=pipe)
-                    pending += 1
-            if not pending:
-                return
-            replies = await pipe.execute()
-        if all(r in (b"ok", "ok") for r in replies):
+        with store_errors():
+            async with client.pipeline(transaction=False) as pipe:
+                for shard in range(shards):
+                    for repo_type in keys.COUNTED_TYPES:
+                        pipe.hmget(keys.meta(shard), f"{repo_type}:start", f"{repo_type}:end")
+                bounds = iter(await pipe.execute())
+        commands: list[Command] = []
+        for shard in range(shards):
+            for repo_type in keys.COUNTED_TYPES:
+                cur_start, cur_end = (_text(v) for v in next(bounds))
+                if cur_start is not None and cur_start >= start.isoformat():
+                    continue  # ISO days compare as strings
+                move = moves((cur_start, cur_end), start, end)
+                day_keys = [keys.day(shard, repo_type, d) for d in (*move.sub, *move.add)]
+                commands.append(ROLL.call(
+                    [keys.meta(shard), keys.window(shard, repo_type), *day_keys],
+                    [repo_type, cur_start or "", start.isoformat(), end.isoformat(), len(move.sub)]))
+        if not commands:
+            return
+        replies = await run(client, commands, _SCRIPTS)
+        if all(_text(r) == "ok" for r in replies):
             return
     raise StoreUnavailable("the 30-day leaderboards keep moving under this roll; retry later")
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def _window_moves(cur_start: bytes | None, cur_end: bytes | None, start: date,
-                  end: date) -> tuple[list[date], list[date]]:
-    """Days leaving the current window and days entering the new one."""
-    if cur_start is None or cur_end is None:
-        return [], _days(start, end)
-    old_start, old_end = date.fromisoformat(cur_start.decode()), date.fromisoformat(cur_end.decode())
-    leaving = [d for d in _days(old_start, old_end) if not start <= d <= end]
-    entering = [d for d in _days(start, end) if not old_start <= d <= old_end]
-    return leaving, entering
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

@@ -118,3 +118,36 @@ def test_unknown_repos_read_as_not_found(url):
         assert await reader.repo_counts("model", "org/none", date(2026, 1, 1), TODAY) is None
         await client.aclose()
     run(scenario())
+
+
+def test_a_reader_notices_the_boards_rolled_since_it_last_read_them(url):
+    # A reader remembers each board's window between reads; after the worker rolls the
+    # boards, its next read finds the windows moved and plans again instead of
+    # correcting a board that no longer needs it (which would subtract a day twice).
+    async def scenario() -> None:
+        store, reader, client = await _store(url, shards=2)
+        old = (TODAY - timedelta(days=29)).isoformat()
+        await store.apply(Tally(plain={("model:org/old", old): 10, ("model:org/both", old): 3,
+                                       ("model:org/both", DAY): 5, ("model:org/new", DAY): 4}),
+                          [PartitionRange("events:0", 0, 1)])
+        tomorrow = TODAY + timedelta(days=1)
+        want = [("org/both", 5), ("org/new", 4)]
+        assert [(r.repo, r.downloads) for r in await reader.top(("model",), 10, today=tomorrow)] == want
+        await store.roll_windows(datetime.now(UTC) + timedelta(days=1))
+        assert [(r.repo, r.downloads) for r in await reader.top(("model",), 10, today=tomorrow)] == want
+        counts = await reader.totals_many(["model:org/both", "model:org/old"], tomorrow)
+        assert [(c.downloads, c.downloads_all_time) for c in counts] == [(5, 8), (0, 10)]
+        await client.aclose()
+    run(scenario())
+
+
+def test_a_board_never_rolls_back(url):
+    # A worker whose clock is a little behind must not move the window back and forth.
+    async def scenario() -> None:
+        store, _, client = await _store(url, shards=1)
+        await store.roll_windows(datetime.now(UTC) + timedelta(days=1))
+        await CounterStore(client, 1, timedelta(days=7)).roll_windows(datetime.now(UTC))
+        start = await client.hget(keys.meta(0), "model:start")
+        assert start.decode() == (TODAY + timedelta(days=1) - timedelta(days=29)).isoformat()
+        await client.aclose()
+    run(scenario())

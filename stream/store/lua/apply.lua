@@ -8,20 +8,19 @@
 -- mix means the batch straddles a marker, and the caller must re-tally the events after
 -- the returned markers. So a replayed or concurrent (zombie) batch never counts twice.
 --
--- KEYS[1] applied hash, KEYS[2] window meta hash, KEYS[3..] the shard-level keys named
--- by index in the payload (window and all-time zsets, day zsets, dedupe sets). Per-repo
--- hashes are named from KEYS[1]'s prefix ("hc:{N}:") so they share its slot.
+-- KEYS[1] applied hash, KEYS[2] window meta hash, KEYS[3..] every other key the call
+-- touches, named by index in the payload: per-repo hashes, window and all-time zsets,
+-- day zsets, dedupe sets. All of them carry the shard's hash tag: one slot.
 -- ARGV[1] msgpack payload: {parts, expire, types, incr}
 --   parts  {{field, from, to}, ...}
 --   expire {{key idx, expire-at unix s}, ...}
 --   types  {{type, window key idx, all-time key idx}, ...}
---   incr   {{type, repo key, day zset idx, member, day, n, members}, ...}
+--   incr   {{type, repo hash idx, day zset idx, member, day, n, members}, ...}
 --          where members, when not empty, is a dataset day's {{dedupe set idx, digest}, ...}:
 --          it adds one per digest not yet in its 5-minute bucket set (n is then 0).
 -- Returns {'ok', counted, duplicates} | {'dup'} | {'conflict', marker1, marker2, ...}.
 
 local applied = KEYS[1]
-local prefix = string.sub(applied, 1, -8) -- strip "applied"
 local payload = cmsgpack.unpack(ARGV[1])
 local parts, expire, types, incr = payload[1], payload[2], payload[3], payload[4]
 
@@ -49,7 +48,7 @@ end
 
 local counted, duplicates = 0, 0
 for _, e in ipairs(incr) do
-  local t, repo, dayset, member, day, n, members = e[1], prefix .. 'repo:' .. e[2], KEYS[e[3]], e[4], e[5], e[6], e[7]
+  local t, repo, dayset, member, day, n, members = e[1], KEYS[e[2]], KEYS[e[3]], e[4], e[5], e[6], e[7]
   if #members > 0 then
     n = 0
     for _, m in ipairs(members) do

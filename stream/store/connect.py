@@ -1,0 +1,146 @@
+"""The Redis client, chosen once at the edge: one Redis or a Redis Cluster.
+
+``REDIS_URL`` may name a standalone Redis or any node of a cluster. With
+``HUBCOUNTER_REDIS_CLUSTER=auto`` (the default) :func:`connect` asks the node
+(``INFO cluster``) and builds redis-py's ``Redis`` or ``RedisCluster`` accordingly;
+``true``/``false`` skip the question (for an ACL user not allowed ``INFO``). Both clients
+take ``rediss://`` (TLS) and ``user:password@`` (ACL) URLs and offer the same commands
+and non-transactional pipelines, so nothing past this module asks which one it got.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.cluster import LoadBalancingStrategy
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    AuthorizationError,
+    ClusterError,
+    NoPermissionError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from stream.errors import ConfigError, StoreUnavailable
+
+ClusterMode: TypeAlias = Literal["auto", "true", "false"]
+RedisClient: TypeAlias = aioredis.Redis | RedisCluster
+
+# What a retry can cure: a node down or failing over, a cluster re-forming (no node
+# reachable, slots uncovered, CLUSTERDOWN), slots moving (TRYAGAIN, ASK or MOVED left
+# over once the client's own redirects ran out) or a Redis still loading its data.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError, RedisTimeoutError, ClusterError, RedisClusterException, TryAgainError, AskError,
+    ReadOnlyError, OSError,
+)
+
+
+@contextlib.contextmanager
+def store_errors(where: str = "Redis") -> Iterator[None]:
+    """Turn Redis client errors into the project's: StoreUnavailable for what a retry can
+    cure (``TRANSIENT_ERRORS``), ConfigError for credentials Redis refuses."""
+    try:
+        yield
+    except (AuthenticationError, AuthorizationError) as exc:
+        raise ConfigError(f"{where} refused the credentials of REDIS_URL: {exc}") from exc
+    except StoreUnavailable:
+        raise
+    except TRANSIENT_ERRORS as exc:
+        raise StoreUnavailable(f"{where} unavailable: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    """Where the counters live and how to reach them."""
+
+    url: str
+    cluster: ClusterMode = "auto"
+    # Cluster only: spread reads over each master's replicas (they lag the master slightly).
+    read_from_replicas: bool = False
+    socket_timeout: float = 5.0
+    connect_timeout: float = 2.0
+    # Connections per node; a standalone client waits for a free one, a cluster client
+    # fails fast (redis-py's behaviour), so size it for the peak of concurrent requests.
+    max_connections: int | None = None
+
+
+async def is_cluster(config: RedisConfig) -> bool:
+    """Whether ``config.url`` names a node of a Redis Cluster (``cluster_enabled:1``)."""
+    if config.cluster != "auto":
+        return config.cluster == "true"
+    return await _cluster_enabled(config)
+
+
+async def _cluster_enabled(config: RedisConfig) -> bool:
+    probe = aioredis.Redis.from_url(config.url, socket_timeout=config.socket_timeout,
+                                    socket_connect_timeout=config.connect_timeout)
+    try:
+        with store_errors(f"Redis at {_safe(config.url)}"):
+            info = await probe.info("cluster")
+    except NoPermissionError as exc:
+        raise ConfigError(
+            f"cannot tell whether {_safe(config.url)} is a cluster node: this user may not run INFO; "
+            "set HUBCOUNTER_REDIS_CLUSTER=true or false"
+        ) from exc
+    finally:
+        await probe.aclose()
+    return bool(int(info.get("cluster_enabled", 0)))
+
+
+async def connect(config: RedisConfig) -> RedisClient:
+    """A client for ``config``: a ``RedisCluster`` when the URL names a cluster node, else a ``Redis``.
+
+    Raises StoreUnavailable while Redis cannot be reached (a caller may retry) and
+    ConfigError when it answers something unusable.
+    """
+    if await is_cluster(config):
+        return await _cluster(config)
+    if config.max_connections:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            config.url, max_connections=config.max_connections, timeout=config.socket_timeout,
+            socket_timeout=config.socket_timeout, socket_connect_timeout=config.connect_timeout)
+        return aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
+    return aioredis.Redis.from_url(config.url, socket_timeout=config.socket_timeout,
+                                   socket_connect_timeout=config.connect_timeout)
+
+
+async def _cluster(config: RedisConfig) -> RedisCluster:
+    kwargs = {"max_connections": config.max_connections} if config.max_connections else {}
+    strategy = LoadBalancingStrategy.ROUND_ROBIN_REPLICAS if config.read_from_replicas else None
+    cluster = RedisCluster.from_url(config.url, socket_timeout=config.socket_timeout,
+                                    socket_connect_timeout=config.connect_timeout,
+                                    load_balancing_strategy=strategy, **kwargs)
+    try:
+        with store_errors(f"Redis Cluster at {_safe(config.url)}"):
+            await cluster.initialize()
+    except StoreUnavailable:
+        await cluster.aclose()
+        # Told it is a cluster: a node that is not says so to INFO (when this user may ask).
+        if config.cluster == "true" and not await _cluster_enabled(config):
+            raise ConfigError(f"HUBCOUNTER_REDIS_CLUSTER=true but {_safe(config.url)} is not a cluster node; "
+                              "set it to auto or false") from None
+        raise
+    except ConfigError:
+        await cluster.aclose()
+        raise
+    return cluster
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user}{':***' if ':' in credentials else ''}@{host}"
