@@ -36,7 +36,7 @@ _POLL_S = 0.005
 class FirstApply(threading.Thread):
     """Polls the worker's offset markers until a first batch is applied."""
 
-    def __init__(self, client: redis.Redis, topic: str, first_offsets: dict[int, int]):
+    def __init__(self, client: redis.Redis | redis.RedisCluster, topic: str, first_offsets: dict[int, int]):
         super().__init__(name="first-apply", daemon=True)
         self.client, self.topic, self.first_offsets = client, topic, first_offsets
         self.at_ms: float | None = None
@@ -81,7 +81,8 @@ def worker_id(proc: ManagedProcess) -> str:
     return f"{socket.gethostname()}-{proc.proc.pid}"
 
 
-def wait_totals(client: redis.Redis, proc: ManagedProcess, events: int, timeout: float) -> dict[str, int]:
+def wait_totals(client: redis.Redis | redis.RedisCluster, proc: ManagedProcess, events: int,
+                timeout: float) -> dict[str, int]:
     """Block until the worker's published ``events_read`` reaches ``events``; return its totals."""
     key = keys.worker(worker_id(proc))
     deadline = time.monotonic() + timeout
@@ -100,8 +101,8 @@ def wait_totals(client: redis.Redis, proc: ManagedProcess, events: int, timeout:
 def measure(workload: Workload, settings: Settings, name: str, expected: Counts,
             ready_timeout: float = 120.0) -> dict[str, Any]:
     """Start a worker with ``settings``, let it count the whole topic, measure and verify."""
-    workload.flush_redis()
-    client = workload.redis()
+    workload.flush_redis(settings.redis_url)
+    client = workload.redis(settings.redis_url)
     watch = FirstApply(client, settings.events_topic, workload.produced.first_offset)
     watch.start()
     proc = worker_process(settings, workload.workdir, name)
