@@ -39,6 +39,12 @@ class Settings(BaseSettings):
                                  description="Events older than this (vs. the wall clock) are not counted")
     max_message_bytes: int = Field(64 * 1024, ge=256, validation_alias="HUBCOUNTER_MAX_MESSAGE_BYTES",
                                    description="Larger messages are dead-lettered")
+    dlq_keep_bytes: int = Field(64 * 1024, ge=0, le=256 * 1024, validation_alias="HUBCOUNTER_DLQ_KEEP_BYTES",
+                                description="Most bytes of a rejected event a dead letter keeps (it always "
+                                            "carries the event's length and SHA-256)")
+    stall_seconds: float = Field(60.0, gt=0, validation_alias="HUBCOUNTER_STALL_SECONDS",
+                                 description="/healthz fails after this long without progress while records "
+                                             "wait (outside a Redis or Kafka outage)")
     web_host: str = Field("127.0.0.1", validation_alias="HUBCOUNTER_WEB_HOST",
                           description="Address of /metrics, /healthz, /readyz")
     web_port: int = Field(6066, ge=0, le=65535, validation_alias="HUBCOUNTER_WEB_PORT",

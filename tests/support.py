@@ -8,12 +8,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream.devstack import ManagedProcess, wait_ready, worker_process
 from stream.settings import Settings
 from stream.store import keys
-from stream.store.connect import RedisConfig, connect
 from stream.topics import ensure_topics, topic_specs
 
 Record = tuple[bytes | None, bytes | None]
@@ -83,28 +83,28 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 3
     return asyncio.run(run())
 
 
+def redis_client(url: str) -> redis.Redis | redis.RedisCluster:
+    """A synchronous client of the Redis at ``url``: a cluster client when it names a cluster node."""
+    with redis.Redis.from_url(url) as probe:
+        cluster = bool(int(probe.info("cluster").get("cluster_enabled", 0)))
+    return redis.RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
+
+
 def snapshot(settings: Settings) -> dict[str, dict]:
     """Every counter in Redis (one Redis or a cluster), in the reference's shape:
     {"type:repo": {total, daily}}."""
-    return asyncio.run(_snapshot(settings))
-
-
-async def _snapshot(settings: Settings) -> dict[str, dict]:
-    client = await connect(RedisConfig(settings.redis_url, settings.redis_cluster))
-    try:
+    with redis_client(settings.redis_url) as client:
         boards = [(shard, repo_type) for shard in range(settings.shards) for repo_type in keys.COUNTED_TYPES]
-        async with client.pipeline(transaction=False) as pipe:
+        with client.pipeline(transaction=False) as pipe:
             for shard, repo_type in boards:
                 pipe.zrange(keys.all_time(shard, repo_type), 0, -1)
-            members = await pipe.execute()
+            members = pipe.execute()
         repos = [(shard, f"{repo_type}:{m.decode()}")
                  for (shard, repo_type), found in zip(boards, members, strict=True) for m in found]
-        async with client.pipeline(transaction=False) as pipe:
+        with client.pipeline(transaction=False) as pipe:
             for shard, repo_key in repos:
                 pipe.hgetall(keys.repo(shard, repo_key))
-            hashes = await pipe.execute()
-    finally:
-        await client.aclose()
+            hashes = pipe.execute()
     out: dict[str, dict] = {}
     for (_, repo_key), fields in zip(repos, hashes, strict=True):
         decoded = {k.decode(): int(v) for k, v in fields.items()}
@@ -120,7 +120,11 @@ def start_worker(settings: Settings, workdir: Path, name: str = "worker",
         settings = settings.model_copy(update={"web_port": port})
     proc = worker_process(settings, workdir, name)
     proc.start()
-    wait_ready(settings.web_port, proc=proc)
+    try:
+        wait_ready(settings.web_port, proc=proc)
+    except BaseException:
+        proc.stop()
+        raise
     return proc
 
 

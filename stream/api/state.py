@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from fastapi import Request
 
 from stream.api.cache import TtlCache
+from stream.api.orgs import OrgIndexes
 from stream.store.connect import RedisConfig, connect
 from stream.store.reader import CounterReader
 
@@ -26,13 +27,20 @@ def utc_now() -> datetime:
 
 @dataclass(slots=True)
 class ApiState:
-    """The Redis client and reader of one API process, its listing cache and its clock (tests may fix it)."""
+    """The Redis client and reader of one API process, its caches and its clock (tests may fix it).
+
+    ``orgs`` reads organisation indexes, capped and cached for as long as the listings.
+    """
 
     redis: RedisConfig
     listings: TtlCache
     clock: Callable[[], datetime] = utc_now
+    orgs: OrgIndexes = field(init=False)
     _reader: CounterReader | None = None
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.orgs = OrgIndexes(self.reader, self.listings.ttl)
 
     async def reader(self) -> CounterReader:
         """The counter reader, connecting first if no request has yet (StoreUnavailable while

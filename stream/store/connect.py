@@ -24,39 +24,50 @@ from redis.exceptions import (
     AuthorizationError,
     ClusterError,
     NoPermissionError,
+    OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
+    ResponseError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from stream.errors import ConfigError, StoreUnavailable
+from stream.errors import ConfigError, StoreRefused, StoreUnavailable
 
 ClusterMode: TypeAlias = Literal["auto", "true", "false"]
 RedisClient: TypeAlias = aioredis.Redis | RedisCluster
 
 # What a retry can cure: a node down or failing over, a cluster re-forming (no node
 # reachable, slots uncovered, CLUSTERDOWN), slots moving (TRYAGAIN, ASK or MOVED left
-# over once the client's own redirects ran out) or a Redis still loading its data.
+# over once the client's own redirects ran out), a replica not yet promoted (READONLY)
+# or a Redis still loading its data.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError, RedisTimeoutError, ClusterError, RedisClusterException, TryAgainError, AskError,
     ReadOnlyError, OSError,
 )
+# Redis answers but refuses, for a reason an operator must fix: credentials, an ACL,
+# memory, persistence failing (MISCONF), too few replicas for min-replicas-to-write.
+_REFUSED = (AuthenticationError, AuthorizationError, OutOfMemoryError, NoPermissionError)
+_REFUSED_PREFIXES = ("MISCONF", "NOREPLICAS")
 
 
 @contextlib.contextmanager
 def store_errors(where: str = "Redis") -> Iterator[None]:
-    """Turn Redis client errors into the project's: StoreUnavailable for what a retry can
-    cure (``TRANSIENT_ERRORS``), ConfigError for credentials Redis refuses."""
+    """Turn Redis client errors into the project's: StoreUnavailable when a retry can cure
+    them, StoreRefused when an operator must act. Anything else is a bug and propagates."""
     try:
         yield
-    except (AuthenticationError, AuthorizationError) as exc:
-        raise ConfigError(f"{where} refused the credentials of REDIS_URL: {exc}") from exc
-    except StoreUnavailable:
+    except (StoreUnavailable, StoreRefused):
         raise
+    except _REFUSED as exc:  # before TRANSIENT_ERRORS: credential errors are connection errors too
+        raise StoreRefused(f"{where} refuses: {exc}") from exc
     except TRANSIENT_ERRORS as exc:
         raise StoreUnavailable(f"{where} unavailable: {exc}") from exc
+    except ResponseError as exc:
+        if str(exc).startswith(_REFUSED_PREFIXES):
+            raise StoreRefused(f"{where} refuses: {exc}") from exc
+        raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +97,13 @@ async def _cluster_enabled(config: RedisConfig) -> bool:
                                     socket_connect_timeout=config.connect_timeout)
     try:
         with store_errors(f"Redis at {_safe(config.url)}"):
-            info = await probe.info("cluster")
-    except NoPermissionError as exc:
-        raise ConfigError(
-            f"cannot tell whether {_safe(config.url)} is a cluster node: this user may not run INFO; "
-            "set HUBCOUNTER_REDIS_CLUSTER=true or false"
-        ) from exc
+            try:
+                info = await probe.info("cluster")
+            except NoPermissionError as exc:
+                raise ConfigError(
+                    f"cannot tell whether {_safe(config.url)} is a cluster node: this user may not run INFO; "
+                    "set HUBCOUNTER_REDIS_CLUSTER=true or false"
+                ) from exc
     finally:
         await probe.aclose()
     return bool(int(info.get("cluster_enabled", 0)))
@@ -100,8 +112,8 @@ async def _cluster_enabled(config: RedisConfig) -> bool:
 async def connect(config: RedisConfig) -> RedisClient:
     """A client for ``config``: a ``RedisCluster`` when the URL names a cluster node, else a ``Redis``.
 
-    Raises StoreUnavailable while Redis cannot be reached (a caller may retry) and
-    ConfigError when it answers something unusable.
+    Raises StoreUnavailable while Redis cannot be reached (a caller may retry),
+    StoreRefused when it refuses this user, ConfigError when the settings do not fit it.
     """
     if await is_cluster(config):
         return await _cluster(config)
@@ -130,7 +142,7 @@ async def _cluster(config: RedisConfig) -> RedisCluster:
             raise ConfigError(f"HUBCOUNTER_REDIS_CLUSTER=true but {_safe(config.url)} is not a cluster node; "
                               "set it to auto or false") from None
         raise
-    except ConfigError:
+    except StoreRefused:
         await cluster.aclose()
         raise
     return cluster

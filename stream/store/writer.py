@@ -106,8 +106,9 @@ class CounterStore:
                     only_shard: int | None = None) -> list[ShardOutcome]:
         """Apply ``tally`` (restricted to ``only_shard`` if given) with its offset ranges.
 
-        Raises StoreUnavailable when Redis cannot be reached: nothing may be assumed
-        applied then, and the same batch must be applied again later.
+        Raises StoreUnavailable when Redis cannot be reached, StoreRefused when it refuses
+        the write: nothing may be assumed applied then, and the same batch must be applied
+        again later.
         """
         calls = self._build_calls(tally, ranges, only_shard)
         if not calls:

@@ -14,7 +14,7 @@ from stream.counting import Tally
 from stream.devstack import Stack, redis_process
 from stream.devstack.redis_cluster import LocalCluster
 from stream.devstack.tls import make_tls_files
-from stream.errors import ConfigError
+from stream.errors import ConfigError, StoreRefused
 from stream.store.connect import RedisConfig, connect
 from stream.store.reader import CounterReader
 from stream.store.writer import CounterStore, PartitionRange
@@ -75,7 +75,7 @@ def test_tls_and_an_acl_user_in_both_modes(tmp_path: Path) -> None:
         expected = (7, [("org/r39", 39), ("org/r38", 38), ("org/r37", 37)])
         assert asyncio.run(count_and_read(tls.url(single.port, "counter:counter-secret@"))) == expected
         assert asyncio.run(count_and_read(cluster.url_of(cluster.nodes[1].port, "counter:counter-secret@"))) == expected
-        with pytest.raises(ConfigError, match="refused the credentials"):  # not retried for ever
+        with pytest.raises(StoreRefused, match="invalid username-password"):  # needs an operator
             asyncio.run(count_and_read(cluster.url_of(cluster.nodes[1].port, "counter:wrong@")))
     finally:
         cluster.stop()
