@@ -82,10 +82,10 @@ async def fill(redis_url: str, repos: int, seed: int = 7, batch: int = 25_000) -
             for day in rng.sample(days[:30] if volume > 50 else days, n_days):
                 tally.plain[(f"{repo_type}:{name}", day)] = max(1, int(volume * rng.uniform(0.5, 1.5)))
         increments += len(tally.plain)
-        last = offset + len(tally.plain) - 1
-        outcomes = await store.apply(tally, [PartitionRange("bench:0", offset, last)])
+        end = offset + len(tally.plain)
+        outcomes = await store.apply(tally, [PartitionRange("bench:0", offset, end, 0)])
         assert all(o.status == "ok" for o in outcomes), outcomes
-        offset = last + 1
+        offset = end
     seconds = time.perf_counter() - began
     memory = (await client.info("memory"))["used_memory_human"]
     await client.aclose()

@@ -48,7 +48,7 @@ to the end of the Redis write of the last one.
   checks off by default), so its fetching costs less than the drain's.
 - *Worker*: the real `hubcounter worker` process (`stream.devstack.worker_process`),
   default batch size (20,000) and shards (64). The start is the first applied batch, seen
-  by polling four shards' `applied` offset markers every 5 ms (which also says how many
+  by polling four shards' position markers (`hc:{N}:pos`) every 5 ms (which also says how many
   records that batch held); the end is the `last_apply_ms` the worker publishes in
   `hc:worker:<id>` once its `events_read` covers the topic. The worker's own figure,
   `events_read / (last_apply_ms - first_read_ms)`, is kept in the JSON as

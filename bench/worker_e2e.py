@@ -34,7 +34,7 @@ _POLL_S = 0.005
 
 
 class FirstApply(threading.Thread):
-    """Polls the worker's offset markers until a first batch is applied."""
+    """Polls the worker's position markers until a first batch is applied."""
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, topic: str, first_offsets: dict[int, int]):
         super().__init__(name="first-apply", daemon=True)
@@ -49,7 +49,7 @@ class FirstApply(threading.Thread):
         while not self._halt.is_set():
             with self.client.pipeline(transaction=False) as pipe:
                 for shard in range(_WATCHED_SHARDS):
-                    pipe.hgetall(keys.applied(shard))
+                    pipe.hgetall(keys.position(shard))
                 replies = pipe.execute()
             now_ms = time.time() * 1000
             markers: dict[int, int] = {}
@@ -57,7 +57,7 @@ class FirstApply(threading.Thread):
                 for name, offset in reply.items():
                     topic, _, partition = name.decode().rpartition(":")
                     if topic == self.topic:
-                        markers[int(partition)] = max(markers.get(int(partition), -1), int(offset))
+                        markers[int(partition)] = max(markers.get(int(partition), -1), int(offset) - 1)
             if markers:
                 self.at_ms = now_ms
                 self.cpu_at = cpu_seconds(self.pid) if self.pid else 0.0

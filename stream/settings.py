@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     redis_cluster: Literal["auto", "true", "false"] = Field(
         "auto", validation_alias="HUBCOUNTER_REDIS_CLUSTER",
         description="Whether REDIS_URL names a Redis Cluster node: auto asks it (INFO cluster), true or false say so")
+    redis_min_replicas: int = Field(
+        0, ge=0, le=16, validation_alias="HUBCOUNTER_REDIS_MIN_REPLICAS",
+        description="After applying a batch, wait until this many replicas of every master written to hold it "
+                    "(WAIT), before committing; 0: do not wait")
+    redis_wait_ms: int = Field(1000, ge=1, le=60_000, validation_alias="HUBCOUNTER_REDIS_WAIT_MS",
+                               description="How long to wait for those replicas per batch")
     group: str = Field("hubcounter", validation_alias="HUBCOUNTER_GROUP", description="Consumer group")
     events_topic: str = Field("cdn-requests", validation_alias="HUBCOUNTER_EVENTS_TOPIC",
                               description="Topic of CDN file-request events")

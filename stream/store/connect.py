@@ -11,9 +11,9 @@ and non-transactional pipelines, so nothing past this module asks which one it g
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -37,6 +37,8 @@ from stream.errors import ConfigError, StoreRefused, StoreUnavailable
 
 ClusterMode: TypeAlias = Literal["auto", "true", "false"]
 RedisClient: TypeAlias = aioredis.Redis | RedisCluster
+# A command's arguments, optionally ending with its routing options (a dict).
+Command: TypeAlias = tuple[Any, ...]
 
 # What a retry can cure: a node down or failing over, a cluster re-forming (no node
 # reachable, slots uncovered, CLUSTERDOWN), slots moving (TRYAGAIN, ASK or MOVED left
@@ -146,6 +148,21 @@ async def _cluster(config: RedisConfig) -> RedisCluster:
         await cluster.aclose()
         raise
     return cluster
+
+
+def replica_waits(client: RedisClient, keys: Iterable[str], replicas: int, timeout_ms: int) -> list[Command]:
+    """``WAIT`` commands that, sent after the writes to ``keys`` in the same pipeline, make
+    each master holding them confirm that ``replicas`` replicas have those writes.
+
+    ``WAIT`` covers the writes sent before it on its connection, and a pipeline uses one
+    connection per node: so one ``WAIT`` per master, routed to it (on one Redis, one). A
+    write redirected during resharding goes on another connection, which that ``WAIT``
+    does not cover.
+    """
+    if isinstance(client, RedisCluster):
+        masters = {node.name: node for node in (client.get_node_from_key(key) for key in keys)}
+        return [("WAIT", replicas, timeout_ms, {"target_nodes": node}) for node in masters.values()]
+    return [("WAIT", replicas, timeout_ms)]
 
 
 def _safe(url: str) -> str:

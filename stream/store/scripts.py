@@ -20,9 +20,8 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from stream.errors import StoreUnavailable
-from stream.store.connect import RedisClient, store_errors
+from stream.store.connect import Command, RedisClient, store_errors
 
-Command = tuple[Any, ...]
 _LOAD_ATTEMPTS = 3
 
 
@@ -61,7 +60,11 @@ async def run(client: RedisClient, commands: Sequence[Command], scripts: Iterabl
         for _attempt in range(_LOAD_ATTEMPTS):
             async with client.pipeline(transaction=False) as pipe:
                 for index in todo:
-                    pipe.execute_command(*commands[index])
+                    *args, options = commands[index]
+                    if isinstance(options, dict):
+                        pipe.execute_command(*args, **options)
+                    else:
+                        pipe.execute_command(*commands[index])
                 answers = await pipe.execute(raise_on_error=False)
             missing = []
             for index, answer in zip(todo, answers, strict=True):

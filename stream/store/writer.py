@@ -1,11 +1,14 @@
-"""The Redis side of counting: apply a batch's tally together with its offsets.
+"""The Redis side of counting: apply a batch's tally together with its positions.
 
-Each shard gets one Lua call per batch (``lua/apply.lua``), all of them sent in one
-pipeline (on a cluster: one per node, all nodes at once; see :mod:`stream.store.scripts`).
-A shard's call is atomic and idempotent per source partition, so a replayed batch (after
-a crash, a rebalance or a lost commit) is skipped, and a batch that straddles what was
-already applied is re-tallied by the caller for the events after the returned markers
-(:meth:`CounterStore.apply` returns them as conflicts).
+Every shard gets one Lua call per batch (``lua/apply.lua``), with downloads or without:
+each call moves the shard's position markers (:mod:`stream.store.markers`), so all
+shards agree on how far they hold every partition. The calls go in one pipeline (on a
+cluster: one per node, all nodes at once; see :mod:`stream.store.scripts`). A shard's
+call is atomic and idempotent per source partition: a replayed batch (after a crash, a
+rebalance or a lost commit) is skipped; a batch that straddles what was already applied
+is re-tallied by the caller from the returned markers (``conflict``); a shard found
+behind what the batch starts from (Redis lost writes) applies nothing and says so
+(``gap``), and the caller counts again from its markers.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import msgspec
 from stream.counting import DAY_MS, DEDUPE_BUCKET_MS, Tally
 from stream.errors import ConfigError, StoreUnavailable
 from stream.store import keys
-from stream.store.connect import RedisClient, store_errors
+from stream.store.connect import RedisClient, replica_waits, store_errors
 from stream.store.scripts import APPLY, ROLL, Command, run
 from stream.store.window import moves, window_bounds
 
@@ -44,22 +47,32 @@ def _dedupe_member(repo_key: str, user: str) -> msgspec.Raw:
 
 @dataclass(frozen=True, slots=True)
 class PartitionRange:
-    """The offsets [first, last] one batch holds for one source partition."""
+    """The fetch positions [start, end) one batch covers in one source partition.
+
+    ``start`` is where the previous batch of the partition ended (or where counting
+    started), ``end`` just past the batch's last record: consecutive batches leave no
+    gap, whatever holes the offsets have. ``base`` is what a shard without a marker for
+    the partition stands at (see :class:`stream.store.markers.StartPlan`).
+    """
 
     field: str  # "topic:partition"
-    first: int
-    last: int
+    start: int
+    end: int
+    base: int
 
 
 @dataclass(slots=True)
 class ShardOutcome:
-    """What one shard's apply did: ``ok``, ``dup`` (a replay) or ``conflict``."""
+    """What one shard's apply did: ``ok``, ``dup`` (a replay), ``conflict`` (a straddle:
+    ``markers`` says where to count again from) or ``gap`` (the shard is behind the batch:
+    ``markers`` says what it holds, -1 for nothing)."""
 
     shard: int
     status: str
     counted: int = 0
     duplicates: int = 0
     markers: dict[str, int] = field(default_factory=dict)
+    behind: set[str] = field(default_factory=set)  # gap: the partitions this shard holds less of
 
 
 @dataclass(slots=True)
@@ -84,10 +97,14 @@ class _ShardCall:
 class CounterStore:
     """Applies tallies to Redis exactly once and keeps the 30-day leaderboards rolled."""
 
-    def __init__(self, client: RedisClient, shards: int, lateness: timedelta):
+    def __init__(self, client: RedisClient, shards: int, lateness: timedelta, min_replicas: int = 0,
+                 replica_wait_ms: int = 1000):
         self.client = client
         self.shards = shards
         self.lateness = lateness
+        self.min_replicas = min_replicas
+        self.replica_wait_ms = replica_wait_ms
+        self.unreplicated = 0  # applies some master could not confirm on min_replicas replicas in time
         self._window_for: date | None = None
         self._indexed: set[str] = set()  # repos known to be in their org's index
 
@@ -104,22 +121,34 @@ class CounterStore:
 
     async def apply(self, tally: Tally, ranges: list[PartitionRange],
                     only_shard: int | None = None) -> list[ShardOutcome]:
-        """Apply ``tally`` (restricted to ``only_shard`` if given) with its offset ranges.
+        """Apply ``tally`` with its ranges to every shard (to ``only_shard`` alone if given).
 
-        Raises StoreUnavailable when Redis cannot be reached, StoreRefused when it refuses
-        the write: nothing may be assumed applied then, and the same batch must be applied
-        again later.
+        With ``min_replicas``, each master written to is then asked to confirm (``WAIT``)
+        that as many replicas hold the writes; a master that cannot in
+        ``replica_wait_ms`` is counted in ``unreplicated`` (the markers bring back what a
+        failover then loses). Raises StoreUnavailable when Redis cannot be reached,
+        StoreRefused when it refuses the write: nothing may be assumed applied then, and
+        the same batch must be applied again later.
         """
         calls = self._build_calls(tally, ranges, only_shard)
-        if not calls:
-            return []
         new_by_org = self._new_by_org(tally)
         commands: list[Command] = [("SADD", keys.org_repos(org), *members) for org, members in new_by_org.items()]
         commands += [APPLY.call(call.keys, self._args(call, ranges)) for call in calls]
-        replies = (await run(self.client, commands, _SCRIPTS))[len(new_by_org):]
+        if self.min_replicas:
+            commands += replica_waits(self.client, [call.keys[0] for call in calls], self.min_replicas,
+                                      self.replica_wait_ms)
+        replies = await run(self.client, commands, _SCRIPTS)
+        applied = replies[len(new_by_org):len(new_by_org) + len(calls)]
+        self.unreplicated += sum(int(acks) < self.min_replicas for acks in replies[len(new_by_org) + len(calls):])
         for members in new_by_org.values():
             self._indexed.update(members)
-        return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, replies, strict=True)]
+        return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, applied, strict=True)]
+
+    def forget(self) -> None:
+        """Redis went back in time: what this store remembers having written (the org index
+        entries, the day the boards were rolled to) may be gone; write it again."""
+        self._indexed.clear()
+        self._window_for = None
 
     def _new_by_org(self, tally: Tally) -> dict[str, list[str]]:
         """The batch's repos not yet known to be in their org's index, by org (one SADD each).
@@ -140,16 +169,12 @@ class CounterStore:
 
     def _build_calls(self, tally: Tally, ranges: list[PartitionRange],
                      only_shard: int | None) -> list[_ShardCall]:
-        calls: dict[int, _ShardCall] = {}
+        # Every shard gets a call, downloads or none, so that every marker moves.
+        calls = {shard: _ShardCall(shard, [keys.position(shard), keys.meta(shard)])
+                 for shard in ([only_shard] if only_shard is not None else range(self.shards))}
 
         def call_for(repo_key: str) -> _ShardCall | None:
-            shard = keys.shard_of(repo_key, self.shards)
-            if only_shard is not None and shard != only_shard:
-                return None
-            call = calls.get(shard)
-            if call is None:
-                call = calls[shard] = _ShardCall(shard, [keys.applied(shard), keys.meta(shard)])
-            return call
+            return calls.get(keys.shard_of(repo_key, self.shards))
 
         grouped: dict[tuple[str, str], list[tuple[int, msgspec.Raw]]] = defaultdict(list)
         for repo_key, day_name, bucket, user in tally.distinct:
@@ -193,7 +218,7 @@ class CounterStore:
         types = [(t, call.key(keys.window(call.shard, t)), call.key(keys.all_time(call.shard, t)))
                  for t in sorted(call.types)]
         return [_pack((
-            [(r.field, r.first, r.last) for r in ranges],
+            [(r.field, r.start, r.end, r.base) for r in ranges],
             [(call.index[key], at) for key, at in call.expiring.items()],
             types,
             call.incr,
@@ -207,6 +232,10 @@ class CounterStore:
         if status == "conflict":
             markers = {r.field: int(m) for r, m in zip(ranges, reply[1:], strict=True)}
             return ShardOutcome(shard, status, markers=markers)
+        if status == "gap":
+            markers = {r.field: int(m) for r, m in zip(ranges, reply[1:], strict=True)}
+            behind = {r.field for r in ranges if (markers[r.field] if markers[r.field] >= 0 else r.base) < r.start}
+            return ShardOutcome(shard, status, markers=markers, behind=behind)
         return ShardOutcome(shard, status)
 
     async def heartbeat(self, worker_id: str, totals: dict[str, Any]) -> None:

@@ -92,7 +92,10 @@ def test_resharding_under_load_stays_exact(cluster_settings, workdir, redis_clus
 
 def test_master_failover_under_load_stays_exact(cluster_settings, workdir, redis_cluster: LocalCluster):
     # SIGKILL a master mid-stream: its replica takes over after the node timeout; the
-    # worker's calls to it fail meanwhile and are retried; the old master rejoins as a replica.
+    # worker's calls to it fail meanwhile and are retried; the old master rejoins as a
+    # replica. The worker waits for one replica of every master it wrote to
+    # (HUBCOUNTER_REDIS_MIN_REPLICAS=1), through the failover too.
+    cluster_settings = cluster_settings.model_copy(update={"redis_min_replicas": 1})
     master = redis_cluster.masters()[0]
     replica = redis_cluster.replica_of(master)
 

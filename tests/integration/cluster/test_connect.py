@@ -51,7 +51,7 @@ async def count_and_read(url: str) -> tuple[int, list[tuple[str, int]]]:
         await store.roll_windows(datetime.now(UTC))
         day = datetime.now(UTC).date().isoformat()
         await store.apply(Tally(plain={(f"model:org/r{i}", day): i for i in range(1, 40)}),
-                          [PartitionRange("events:0", 0, 38)])
+                          [PartitionRange("events:0", 0, 39, 0)])
         reader = CounterReader(client)
         found = await reader.repo_counts("model", "org/r7", datetime.now(UTC).date(), datetime.now(UTC).date())
         assert found is not None
