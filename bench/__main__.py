@@ -31,7 +31,7 @@ from bench import machine, report, sections
 from bench.child import reap
 from bench.stats import RunSummary
 
-THROUGHPUT = ("drain", "worker", "faust", "quix")
+THROUGHPUT = ("drain", "worker", "cluster", "faust", "quix")
 NAMES = (*THROUGHPUT, "latency", "memory", "rules", "parse", "api", "fuzz")
 NEEDS_STACK = {*THROUGHPUT, "latency", "memory"}
 
@@ -143,7 +143,8 @@ class Session:
         return latency.LiveRig(workload)
 
 
-_MODULES = {"drain": "drain", "worker": "worker_e2e", "faust": "faust_baseline", "quix": "quix_baseline"}
+_MODULES = {"drain": "drain", "worker": "worker_e2e", "cluster": "cluster_e2e", "faust": "faust_baseline",
+            "quix": "quix_baseline"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -48,6 +48,7 @@ import redis.asyncio as aioredis
 from stream.api.tokens import TokenStore
 from stream.counting import Tally
 from stream.devstack import ManagedProcess, free_port, redis_process, wait_for_port
+from stream.store.connect import LazyClient, RedisConfig
 from stream.store.writer import CounterStore, PartitionRange
 
 SHARDS = 64
@@ -85,10 +86,10 @@ async def fill(redis_url: str, repos: int, seed: int = 7, batch: int = 25_000) -
             for day in rng.sample(days[:30] if volume > 50 else days, n_days):
                 tally.plain[(f"{repo_type}:{name}", day)] = max(1, int(volume * rng.uniform(0.5, 1.5)))
         increments += len(tally.plain)
-        last = offset + len(tally.plain) - 1
-        outcomes = await store.apply(tally, [PartitionRange("bench:0", offset, last)])
+        end = offset + len(tally.plain)
+        outcomes = await store.apply(tally, [PartitionRange("bench:0", offset, end, 0)])
         assert all(o.status == "ok" for o in outcomes), outcomes
-        offset = last + 1
+        offset = end
     seconds = time.perf_counter() - began
     memory = (await client.info("memory"))["used_memory_human"]
     await client.aclose()
@@ -253,7 +254,7 @@ def start_server(name: str, argv: list[str], port: int, workdir: Path, env: dict
 
 async def operator_token(redis_url: str) -> str:
     """A token for every organisation (the CSV breakdown is private)."""
-    client = aioredis.from_url(redis_url)
+    client = LazyClient(RedisConfig(redis_url))
     try:
         token, _ = await TokenStore(client).create(["*"], f"bench-{os.getpid()}-{time.monotonic_ns()}")
         return token

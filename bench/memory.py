@@ -115,7 +115,7 @@ async def _dedupe_memory(redis_url: str, n: int) -> dict[str, Any]:
         for offset in range(0, n, _APPLY_BATCH):
             chunk = entries[offset:offset + _APPLY_BATCH]
             tally = Tally(distinct=set(chunk))
-            outcomes = await store.apply(tally, [PartitionRange("bench-dedupe:0", offset, offset + len(chunk) - 1)])
+            outcomes = await store.apply(tally, [PartitionRange("bench-dedupe:0", offset, offset + len(chunk), 0)])
             applied += sum(o.counted for o in outcomes)
         after = await _used_memory(client)
         seen_bytes = 0

@@ -30,8 +30,8 @@ last record sent to each partition, or the number of records), never on the brok
 end offsets, which Tansu reports low.
 
 **Rounds.** The throughput figures come from rounds: each round runs the raw drain, the
-worker, the Faust baseline and the Quix baseline once, one after the other, so drift in
-the machine's load spreads over all of them. Best and median are over the rounds; the
+worker, the worker on a cluster, the Faust baseline and the Quix baseline once, one after
+the other, so drift in the machine's load spreads over all of them. Best and median are over the rounds; the
 ratios divide medians by the raw drain's median. Each run also reports the CPU time of the
 contender's own process over its window, and the one-minute load average when it began.
 
@@ -48,12 +48,18 @@ to the end of the Redis write of the last one.
   checks off by default), so its fetching costs less than the drain's.
 - *Worker*: the real `hubcounter worker` process (`stream.devstack.worker_process`),
   default batch size (20,000) and shards (64). The start is the first applied batch, seen
-  by polling four shards' `applied` offset markers every 5 ms (which also says how many
+  by polling four shards' position markers (`hc:{N}:pos`) every 5 ms (which also says how many
   records that batch held); the end is the `last_apply_ms` the worker publishes in
   `hc:worker:<id>` once its `events_read` covers the topic. The worker's own figure,
   `events_read / (last_apply_ms - first_read_ms)`, is kept in the JSON as
   `rate_own_fields` (it counts the first batch without its fetch, so it reads a little
   higher). Then every counter in Redis is read back and compared with the reference.
+- *Cluster*: the same worker run with `REDIS_URL` naming one node of a local Redis
+  Cluster of three masters (`stream.devstack.redis_cluster`, no persistence and, unlike
+  production, no replicas: on this machine a replica's CPU would be taken from the
+  worker's own two cores). It takes its turn right after the single-Redis worker in each
+  round, so the ratio of the two medians is what the cluster costs the worker (goal: at
+  most 15%).
 - *Faust*: `faust.App` with one agent on the topic (raw bytes), iterating
   `stream.events()`; per event `stream.events.parse_event` + `stream.counting.Counter`
   decide, and a counted event is written at once: an `SADD` to its 5-minute dedupe set for

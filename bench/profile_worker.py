@@ -64,7 +64,7 @@ async def _fresh_worker(workload: Workload) -> tuple[CountingWorker, AIOKafkaPro
     worker = CountingWorker(workload.settings_for("bench-profile"), load_registry())
     for key, value in workload.metadata:
         worker.libraries.apply(key.encode(), None if value is None else orjson.dumps(value))
-    await worker.store.ensure_config()
+    await worker.connect()
     producer = AIOKafkaProducer(bootstrap_servers=workload.settings.kafka_bootstrap, linger_ms=5)
     await producer.start()
     worker._producer = producer  # the dead-letter producer the worker's run() would have started

@@ -23,7 +23,7 @@ def _shape(fields: dict[bytes, bytes]) -> dict[str, Any]:
     return {"downloadsAllTime": total, "daily": daily}
 
 
-def _read_hashes(client: redis.Redis, names: list[str], hash_keys: list[str]) -> Counts:
+def _read_hashes(client: redis.Redis | redis.RedisCluster, names: list[str], hash_keys: list[str]) -> Counts:
     out: Counts = {}
     for start in range(0, len(hash_keys), 5000):
         with client.pipeline(transaction=False) as pipe:
@@ -35,7 +35,7 @@ def _read_hashes(client: redis.Redis, names: list[str], hash_keys: list[str]) ->
     return out
 
 
-def worker_counts(client: redis.Redis) -> Counts:
+def worker_counts(client: redis.Redis | redis.RedisCluster) -> Counts:
     """Every counter the worker wrote (repos found through the all-time leaderboards)."""
     stored = client.hget(keys.CONFIG_KEY, "shards")
     if stored is None:

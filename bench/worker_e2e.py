@@ -34,9 +34,9 @@ _POLL_S = 0.005
 
 
 class FirstApply(threading.Thread):
-    """Polls the worker's offset markers until a first batch is applied."""
+    """Polls the worker's position markers until a first batch is applied."""
 
-    def __init__(self, client: redis.Redis, topic: str, first_offsets: dict[int, int]):
+    def __init__(self, client: redis.Redis | redis.RedisCluster, topic: str, first_offsets: dict[int, int]):
         super().__init__(name="first-apply", daemon=True)
         self.client, self.topic, self.first_offsets = client, topic, first_offsets
         self.at_ms: float | None = None
@@ -49,7 +49,7 @@ class FirstApply(threading.Thread):
         while not self._halt.is_set():
             with self.client.pipeline(transaction=False) as pipe:
                 for shard in range(_WATCHED_SHARDS):
-                    pipe.hgetall(keys.applied(shard))
+                    pipe.hgetall(keys.position(shard))
                 replies = pipe.execute()
             now_ms = time.time() * 1000
             markers: dict[int, int] = {}
@@ -57,7 +57,7 @@ class FirstApply(threading.Thread):
                 for name, offset in reply.items():
                     topic, _, partition = name.decode().rpartition(":")
                     if topic == self.topic:
-                        markers[int(partition)] = max(markers.get(int(partition), -1), int(offset))
+                        markers[int(partition)] = max(markers.get(int(partition), -1), int(offset) - 1)
             if markers:
                 self.at_ms = now_ms
                 self.cpu_at = cpu_seconds(self.pid) if self.pid else 0.0
@@ -81,7 +81,8 @@ def worker_id(proc: ManagedProcess) -> str:
     return f"{socket.gethostname()}-{proc.proc.pid}"
 
 
-def wait_totals(client: redis.Redis, proc: ManagedProcess, events: int, timeout: float) -> dict[str, int]:
+def wait_totals(client: redis.Redis | redis.RedisCluster, proc: ManagedProcess, events: int,
+                timeout: float) -> dict[str, int]:
     """Block until the worker's published ``events_read`` reaches ``events``; return its totals."""
     key = keys.worker(worker_id(proc))
     deadline = time.monotonic() + timeout
@@ -100,8 +101,8 @@ def wait_totals(client: redis.Redis, proc: ManagedProcess, events: int, timeout:
 def measure(workload: Workload, settings: Settings, name: str, expected: Counts,
             ready_timeout: float = 120.0) -> dict[str, Any]:
     """Start a worker with ``settings``, let it count the whole topic, measure and verify."""
-    workload.flush_redis()
-    client = workload.redis()
+    workload.flush_redis(settings.redis_url)
+    client = workload.redis(settings.redis_url)
     watch = FirstApply(client, settings.events_topic, workload.produced.first_offset)
     watch.start()
     proc = worker_process(settings, workload.workdir, name)

@@ -24,11 +24,13 @@ import redis
 from bench.kafka_io import SESSION_TIMEOUT_MS, Produced, Record, produce
 from bench.redisview import Counts
 from stream.devstack import Stack, embedded_stack, free_port
+from stream.devstack.redis_cluster import LocalCluster
 from stream.events import parse_timestamp
 from stream.reference import run as reference_run
 from stream.settings import Settings
 from stream.simulate import Simulation
 from stream.simulate.badrecords import TOO_EARLY, TOO_LATE
+from stream.store.connect import RedisConfig, is_cluster
 from stream.topics import ensure_topics, topic_specs
 
 PARTITIONS = 8
@@ -75,6 +77,7 @@ class Workload:
     stats: dict[str, int]
     timings: dict[str, float]
     _prefixes: dict[int, Counts] = field(default_factory=dict)
+    _cluster: LocalCluster | None = None
 
     @property
     def workdir(self) -> Path:
@@ -100,12 +103,30 @@ class Workload:
                                               self.now).counts
         return self.produced.prefix_last_offsets(n), self._prefixes[n]
 
-    def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url)
+    def redis(self, url: str | None = None) -> redis.Redis | redis.RedisCluster:
+        """A synchronous client of the workload's Redis, or of the one at ``url`` (a cluster too)."""
+        url = url or self.settings.redis_url
+        if asyncio.run(is_cluster(RedisConfig(url))):
+            return redis.RedisCluster.from_url(url)
+        return redis.Redis.from_url(url)
 
-    def flush_redis(self) -> None:
-        with self.redis() as client:
-            client.flushall()
+    def flush_redis(self, url: str | None = None) -> None:
+        with self.redis(url) as client:
+            client.flushall()  # on a cluster: on every master
+
+    def cluster_url(self) -> str:
+        """A three-master Redis Cluster, started on first use and stopped with the workload.
+
+        Like the single Redis it is compared with: no persistence, and no replicas (on this
+        machine a replica's CPU would come out of the worker's cores, not its own host's).
+        """
+        if self._cluster is None:
+            self._cluster = LocalCluster(self.workdir / "redis-cluster", durable=False).start(replicas=0)
+        return self._cluster.url
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.stop()
 
     def settings_for(self, group: str, **update: Any) -> Settings:
         """Worker settings of a fresh consumer group (so it reads the topic from the start)."""
@@ -148,7 +169,11 @@ def prepared(quick: bool, workdir: Path, log: Any = print) -> Iterator[Workload]
     os.environ["F_DATADIR"] = str(workdir / "{conf.name}-data")
     try:
         with embedded_stack(workdir=workdir, durable_redis=False) as stack:
-            yield _make(stack, sizes, log)
+            workload = _make(stack, sizes, log)
+            try:
+                yield workload
+            finally:
+                workload.close()
     finally:
         if previous is None:
             os.environ.pop("F_DATADIR", None)

@@ -12,10 +12,9 @@ from typing import Any, get_args
 
 import click
 import orjson
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 
-from stream.api.commands import api
+from stream.api.commands import api, redis_options
 from stream.api.token_commands import tokens
 from stream.classes.commands import classes
 from stream.demo import demo
@@ -25,6 +24,7 @@ from stream.reference import reference
 from stream.rules.commands import rules
 from stream.settings import Settings
 from stream.simulate.commands import simulate
+from stream.store.connect import RedisConfig
 
 REPO_TYPES = ("model", "dataset", "space")
 
@@ -109,9 +109,10 @@ def parse_repo_id(value: str) -> tuple[str, str]:
               help="Days of the daily series, ending today (UTC).")
 @click.option("--top", type=click.IntRange(1, 1000), help="List the N repos with most downloads in 30 days.")
 @click.option("--type", "repo_type", type=click.Choice(["model", "dataset"]), help="Restrict --top to one type.")
-@click.option("--redis-url", envvar="REDIS_URL", default="redis://127.0.0.1:6379/0", show_default=True)
-def counts(repo: str | None, days: int, top: int | None, repo_type: str | None, redis_url: str) -> None:
+@redis_options
+def counts(repo: str | None, days: int, top: int | None, repo_type: str | None, redis: RedisConfig) -> None:
     """Print a repo's downloads (``model:org/name``) or the top repos, as JSON."""
+    from stream.store.connect import connect
     from stream.store.reader import CounterReader, today_utc
 
     if (repo is None) == (top is None):
@@ -119,7 +120,7 @@ def counts(repo: str | None, days: int, top: int | None, repo_type: str | None, 
     kind, name = parse_repo_id(repo) if repo is not None else ("", "")
 
     async def run() -> int:
-        client = aioredis.from_url(redis_url)
+        client = await connect(redis)
         reader = CounterReader(client)
         try:
             if top is not None:

@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-import redis.asyncio as aioredis
 
 from stream.api.tokens import ALL_ORGS, TokenStore
 from stream.devstack import ManagedProcess, embedded_stack, free_port, wait_for_port, wait_ready, worker_process
 from stream.settings import Settings
 from stream.simulate import Simulation, produce_to_kafka
+from stream.store.connect import LazyClient, RedisConfig, connect
 from stream.store.reader import CounterReader
 from stream.topics import ensure_topics, topic_specs
 
@@ -68,7 +68,7 @@ def _api_process(settings: Settings, workdir: Path, port: int) -> ManagedProcess
 
 async def _demo_token(redis_url: str) -> str:
     """An operator token (every organisation) for a day, to open the dashboard's private views."""
-    client = aioredis.from_url(redis_url)
+    client = LazyClient(RedisConfig(redis_url))
     try:
         store = TokenStore(client)
         await store.revoke(DEMO_TOKEN)  # an earlier demo's, when REDIS_URL names a lasting Redis
@@ -93,6 +93,8 @@ def _announce(settings: Settings, options: DemoOptions, token: str) -> None:
 
 
 async def _feed_and_report(settings: Settings, options: DemoOptions) -> None:
+    client = await connect(RedisConfig(settings.redis_url, settings.redis_cluster))
+    reader = CounterReader(client)
     sim = Simulation(seed=options.seed, repos=options.repos, now=datetime.now(UTC), live_rate=options.rate)
     feed = asyncio.create_task(produce_to_kafka(
         sim, settings.kafka_bootstrap, settings.events_topic, settings.metadata_topic,
@@ -101,8 +103,6 @@ async def _feed_and_report(settings: Settings, options: DemoOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = aioredis.from_url(settings.redis_url)
-    reader = CounterReader(client)
     deadline = time.monotonic() + options.duration if options.duration else None
     try:
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):

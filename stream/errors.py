@@ -58,5 +58,16 @@ class StoreRefused(HubcounterError, RuntimeError):
     """
 
 
+class StoreBehind(HubcounterError):
+    """Redis holds less of some partitions than this worker applied: it lost acknowledged
+    writes (a failover to a replica that lagged, a restore of an older snapshot, a crash
+    without fsync). ``partitions`` names them (``"topic:partition"``); the worker counts
+    them again from what Redis holds."""
+
+    def __init__(self, partitions: set[str]):
+        self.partitions = partitions
+        super().__init__(f"Redis is behind what this worker applied in {', '.join(sorted(partitions))}")
+
+
 class ServiceMissing(HubcounterError, RuntimeError):
     """An embedded service (broker or Redis) cannot be started or found."""

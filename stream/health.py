@@ -7,7 +7,9 @@ at once would make the recovery slower). A problem that needs an operator (a dea
 the topic refuses, a missing permission) is no outage: the worker keeps trying, and
 liveness fails once it has stalled for long enough.
 
-Readiness answers "is it counting?": started, not stopping, no outage, nothing blocked.
+Readiness answers "is it counting?": started, not stopping, no outage, nothing blocked,
+and no count lost for good (a replay that needed records Kafka no longer holds: the worker
+counts on, but its readiness fails until an operator has seen it and restarted it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Health:
     stopping: bool = False
     outage: str | None = None  # a retriable problem being waited out
     blocked: str | None = None  # a problem only an operator can fix
+    lost: str | None = None  # records a replay needed were gone from Kafka: counts are short
     waiting: int = 0  # records known to wait to be applied
     last_progress: float = field(default_factory=time.monotonic)
 
@@ -57,5 +60,5 @@ class Health:
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         """Readiness and the facts behind it."""
-        ok = self.started and not self.stopping and self.outage is None and self.blocked is None
-        return ok, {"ready": ok, "outage": self.outage, "blocked": self.blocked}
+        ok = self.started and not self.stopping and self.outage is None and self.blocked is None and not self.lost
+        return ok, {"ready": ok, "outage": self.outage, "blocked": self.blocked, "lost": self.lost}

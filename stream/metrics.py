@@ -65,6 +65,18 @@ class WorkerMetrics:
         self.blocked = Counter(
             "hubcounter_blocked", "Operations that failed for a reason an operator must fix "
             "(a record too large, a missing permission or topic), by error", ["error"], registry=r)
+        self.redis_behind = Counter(
+            "hubcounter_redis_behind", "Times Redis was found holding less of a partition than this worker "
+            "had applied (lost writes), by partition", ["partition"], registry=r)
+        self.replayed_records = Counter(
+            "hubcounter_replayed_positions", "Positions (offsets) counted again because Redis had lost them",
+            registry=r)
+        self.records_missing = Counter(
+            "hubcounter_replay_records_missing", "Offsets a replay needed that Kafka no longer holds: "
+            "counts lost for good, by partition", ["partition"], registry=r)
+        self.unreplicated = Counter(
+            "hubcounter_redis_unreplicated", "Masters that did not confirm HUBCOUNTER_REDIS_MIN_REPLICAS "
+            "replicas for a batch in time", registry=r)
         self.lag = Gauge("hubcounter_consumer_lag", "Consumer lag in messages, per partition",
                          ["partition"], registry=r)
         self.metadata_repos = Gauge(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,7 +23,17 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP",
                                  description="Kafka bootstrap servers, host:port[,host:port...]")
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL",
-                           description="Redis holding the counters, redis://host:port/db")
+                           description="Redis holding the counters: redis[s]://[user:password@]host:port/db, "
+                                       "or any node of a Redis Cluster")
+    redis_cluster: Literal["auto", "true", "false"] = Field(
+        "auto", validation_alias="HUBCOUNTER_REDIS_CLUSTER",
+        description="Whether REDIS_URL names a Redis Cluster node: auto asks it (INFO cluster), true or false say so")
+    redis_min_replicas: int = Field(
+        0, ge=0, le=16, validation_alias="HUBCOUNTER_REDIS_MIN_REPLICAS",
+        description="After applying a batch, wait until this many replicas of every master written to hold it "
+                    "(WAIT), before committing; 0: do not wait")
+    redis_wait_ms: int = Field(1000, ge=1, le=60_000, validation_alias="HUBCOUNTER_REDIS_WAIT_MS",
+                               description="How long to wait for those replicas per batch")
     group: str = Field("hubcounter", validation_alias="HUBCOUNTER_GROUP", description="Consumer group")
     events_topic: str = Field("cdn-requests", validation_alias="HUBCOUNTER_EVENTS_TOPIC",
                               description="Topic of CDN file-request events")

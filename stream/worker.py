@@ -2,8 +2,11 @@
 
 Events never go through Faust's per-event stream: batches come straight from aiokafka's
 ``getmany``, are decoded with msgspec, tallied in memory and applied with one pipelined
-Redis round trip per batch (see :mod:`stream.store.writer`). Offsets are committed only
-after the batch is applied; Redis, not the commit, is what makes a replay harmless.
+Redis round trip per batch (see :mod:`stream.store.writer`). Redis, not the commit, is
+the record of what has been counted: each batch moves every shard's position marker, a
+partition starts from those markers, and a Redis found behind them is counted again
+(:mod:`stream.partitions`). Offsets are still committed after each batch is applied, for
+lag monitoring.
 """
 
 from __future__ import annotations
@@ -19,22 +22,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka import errors as kafka_errors
 from aiokafka.structs import OffsetAndMetadata
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from stream.counting import COUNTED, DATASET_CANDIDATE, Counter, Rules, Tally
 from stream.deadletters import DeadLetter, DeadLetterSink, producer_options
-from stream.errors import EventError, StoreRefused, StoreUnavailable
+from stream.errors import EventError, StoreBehind, StoreRefused, StoreUnavailable
 from stream.events import parse_event
 from stream.health import Health
 from stream.metadata import LibraryMap, MetadataFeed
 from stream.metrics import WorkerMetrics
+from stream.partitions import Partitions
 from stream.records import Record, install, raw_values
 from stream.settings import Settings
+from stream.store.connect import RedisClient, RedisConfig, connect
 from stream.store.writer import CounterStore, PartitionRange
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ T = TypeVar("T")
 _MAX_BACKOFF_S = 5.0
 _BLOCKED_BACKOFF_S = 30.0  # a problem that needs an operator: try again now and then, loudly
 _SLICE = 1000  # records counted between turns of the event loop (a few milliseconds)
+_IDLE_CHECK_S = 5.0  # with nothing fetched, look this often for a Redis gone back in time
 
 
 def _tune_gc() -> None:
@@ -70,6 +73,7 @@ class CountedBatch:
     ranges: list[PartitionRange]
     outcomes: dict[str, int]
     dead: list[DeadLetter]
+    epoch: int = 0  # the partitions' epoch it was fetched in (see Partitions.epoch)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -80,9 +84,11 @@ class _Rebalance(ConsumerRebalanceListener):
         # Let the batches in flight finish and commit while the partitions are still ours.
         await self.worker.wait_applied()
         await self.worker.commit_pending()
+        self.worker.partitions.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         log.info("assigned %s", sorted(tp.partition for tp in assigned))
+        await self.worker.take(assigned)
 
 
 # Failures that waiting alone does not fix: the topic refuses the record, a permission is
@@ -124,11 +130,10 @@ class CountingWorker:
         self._in_flight = 0  # records fetched but not yet applied
         self._lag: dict[int, int] = {}
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
-        # No retries inside the client: a frozen Redis must surface after one timeout, so
-        # that the worker's own retry loop declares the outage (redis-py retries 3 times).
-        self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                        retry=Retry(NoBackoff(), 0))
-        self.store = CounterStore(self._redis, settings.shards, settings.lateness)
+        self.partitions = Partitions(self.metrics, self.health)
+        self._redis_config = RedisConfig(settings.redis_url, settings.redis_cluster)
+        self._redis: RedisClient | None = None
+        self.store: CounterStore  # once connected (one Redis or a cluster: see stream.store.connect)
         self.feed = MetadataFeed(settings.kafka_bootstrap, settings.metadata_topic, self.libraries,
                                  on_record=lambda: self.metrics.metadata_repos.set(len(self.libraries)))
         self._consumer: AIOKafkaConsumer | None = None
@@ -152,7 +157,7 @@ class CountingWorker:
         """Run until :meth:`stop`; returns after committing and leaving the group."""
         feed_task = asyncio.create_task(self.feed.run(), name="metadata-feed")
         try:
-            await self._retry("connect to Redis", self.store.ensure_config)
+            await self._retry("connect to Redis", self.connect)
             # A cold worker must hold the whole metadata map before it counts anything.
             if not await self._until_stopped(self._metadata_loaded(feed_task)):
                 return
@@ -172,7 +177,23 @@ class CountingWorker:
                 await self._consumer.stop()  # leaves the group, so a successor starts at once
             if self._producer is not None:
                 await self._producer.stop()
-            await self._redis.aclose()
+            if self._redis is not None:
+                await self._redis.aclose()
+
+    async def connect(self) -> None:
+        """Make the Redis client (one Redis or a cluster, as ``REDIS_URL`` says) and check the
+        shard count it holds. :meth:`run` does it first, retrying while Redis is away; a
+        caller that drives :meth:`count` and :meth:`apply` itself calls it before them."""
+        if self._redis is None:
+            self._redis = await connect(self._redis_config)
+            self.store = CounterStore(self._redis, self.settings.shards, self.settings.lateness,
+                                      self.settings.redis_min_replicas, self.settings.redis_wait_ms)
+        await self.store.ensure_config()
+
+    async def take(self, tps: Iterable[TopicPartition]) -> None:
+        """Start counting ``tps`` from what Redis holds of them (on assignment)."""
+        assert self._consumer is not None
+        await self.partitions.take(self._consumer, self.store.client, self.settings.shards, tps, self._retry)
 
     async def _metadata_loaded(self, feed_task: asyncio.Task) -> None:
         ready = asyncio.ensure_future(self.feed.ready.wait())
@@ -206,7 +227,10 @@ class CountingWorker:
         install()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap, group_id=s.group, enable_auto_commit=False,
-            auto_offset_reset="earliest", session_timeout_ms=s.session_timeout_ms,
+            # Every assigned partition is positioned from Redis's markers (see take()); a
+            # position out of range means Kafka deleted records before they were read, and
+            # that is reported (Partitions.overtaken), not reset past in silence.
+            auto_offset_reset="none", session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(s.session_timeout_ms // 4, 100),
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
             # Some brokers hold a fetch until this wait ends even with data waiting; it bounds
@@ -225,14 +249,32 @@ class CountingWorker:
         one keeps the two overlapped and in order, and stops fetching when Redis is away.
         """
         applier = self._applier = asyncio.create_task(self._apply_loop(), name="applier")
+        checked = time.monotonic()
         try:
             while not self._stopping.is_set() and not applier.done():
-                batch = await consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size)
+                if self.partitions.rewinding:
+                    await self.partitions.rewind(consumer, self.store.client, self.settings.shards, self._retry)
+                try:
+                    batch = self.partitions.placed(
+                        await consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size))
+                except kafka_errors.NoOffsetForPartitionError:
+                    await asyncio.sleep(0.05)  # a partition take() is still placing (see _Rebalance)
+                    continue
+                except kafka_errors.OffsetOutOfRangeError as exc:
+                    await self._retry("read where the log starts", lambda e=exc: self.partitions.overtaken(
+                        consumer, e.args[0]))
+                    continue
                 if batch:
                     await self._queue.put(await self.count(batch))
                     self._observe_lag(consumer, batch)
                 elif not self._in_flight:
                     self.health.progressed()  # caught up: nothing fetched waits to be applied
+                    if time.monotonic() - checked > _IDLE_CHECK_S:
+                        # No batch will show a rollback of Redis while nothing arrives: ask.
+                        checked = time.monotonic()
+                        if await self._retry("read the offset markers", lambda: self.partitions.check(
+                                self.store.client, self.settings.shards, consumer.assignment())):
+                            self.store.forget()
         finally:
             if not applier.done():
                 await self._queue.put(None)
@@ -241,10 +283,18 @@ class CountingWorker:
     async def _apply_loop(self) -> None:
         while (counted := await self._queue.get()) is not None:
             try:
+                if counted.epoch != self.partitions.epoch:
+                    self._in_flight -= sum(len(records) for records in counted.batch.values())
+                    continue  # fetched before Redis was found behind: fetched again after the rewind
                 started = time.perf_counter()
                 await self.apply(counted)
                 await self.commit_pending()
                 self.metrics.batch_seconds.observe(time.perf_counter() - started)
+            except StoreBehind as exc:
+                self._in_flight -= sum(len(records) for records in counted.batch.values())
+                self.store.forget()
+                assert self._consumer is not None
+                self.partitions.behind(exc.partitions, self._consumer.assignment())
             except _RETRIED as exc:
                 if not self._stopping.is_set():
                     raise  # _retry gave up on its own: a bug, and the process must not look alive
@@ -269,14 +319,19 @@ class CountingWorker:
 
     async def count(self, batch: Batch) -> CountedBatch:
         """Decode and judge one batch (CPU only: it does no I/O of its own)."""
+        epoch = self.partitions.epoch  # before any await: a rewind meanwhile makes this batch stale
         self.metrics.mark_read()
         self._in_flight += sum(len(records) for records in batch.values())
         window = self.counter.window(self.clock())
-        return await self._tally(batch, window)
+        ranges = {tp: self.partitions.range_of(tp, records[0].offset, records[-1].offset)
+                  for tp, records in batch.items()}
+        counted = await self._tally(batch, window, ranges)
+        counted.epoch = epoch
+        return counted
 
     async def _tally(self, batch: Batch, window: tuple[int, int],
-                     after: dict[str, int] | None = None) -> CountedBatch:
-        """Judge every record of ``batch``, or only those past ``after``'s per-partition markers.
+                     ranges: dict[TopicPartition, PartitionRange]) -> CountedBatch:
+        """Judge the records of ``batch`` that ``ranges`` cover (from each range's start).
 
         Pauses every ``_SLICE`` records to let the event loop run: the applier's Redis
         replies, producer acks and commits then complete while the batch is counted,
@@ -284,18 +339,16 @@ class CountingWorker:
         the applier, not the CPU, the bottleneck.
         """
         tally = Tally()
-        ranges: list[PartitionRange] = []
         outcomes: dict[str, int] = {}
         dead: list[DeadLetter] = []
         max_bytes = self.settings.max_message_bytes
         add = self.counter.add
         for tp, records in batch.items():
-            field = f"{tp.topic}:{tp.partition}"
-            if after is not None:
-                records = [r for r in records if r.offset > after.get(field, -1)]
-                if not records:
-                    continue
-            ranges.append(PartitionRange(field, records[0].offset, records[-1].offset))
+            covered = ranges.get(tp)
+            if covered is None:
+                continue
+            if records[0].offset < covered.start:
+                records = [r for r in records if r.offset >= covered.start]
             for start in range(0, len(records), _SLICE):
                 if start:
                     await asyncio.sleep(0)
@@ -306,7 +359,7 @@ class CountingWorker:
                         dead.append(DeadLetter(tp, record, exc))
                         continue
                     outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        return CountedBatch(batch, window, tally, ranges, outcomes, dead)
+        return CountedBatch(batch, window, tally, list(ranges.values()), outcomes, dead)
 
     async def apply(self, counted: CountedBatch) -> None:
         """Dead-letter, apply to Redis, and queue the batch's offsets for commit."""
@@ -318,6 +371,12 @@ class CountingWorker:
         started = time.perf_counter()
         downloads = await self._apply(counted.tally, counted.ranges, counted.batch, counted.window)
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
+        self.partitions.applied(counted.ranges, counted.batch)
+        if self.store.unreplicated:
+            self.metrics.unreplicated.inc(self.store.unreplicated)
+            log.warning("%d Redis master(s) did not confirm %d replica(s) of a batch within %d ms",
+                        self.store.unreplicated, self.settings.redis_min_replicas, self.settings.redis_wait_ms)
+            self.store.unreplicated = 0
         for tp, records in counted.batch.items():
             self._pending[tp] = records[-1].offset + 1
         read = sum(len(records) for records in counted.batch.values())
@@ -331,9 +390,15 @@ class CountingWorker:
 
     async def _apply(self, tally: Tally, ranges: list[PartitionRange], batch: Batch,
                      window: tuple[int, int]) -> int:
-        """Apply the tally; re-tally any shard whose markers the batch straddles."""
+        """Apply the tally; re-tally any shard whose markers the batch straddles.
+
+        Raises StoreBehind when a shard holds less than the batch starts from (Redis lost
+        writes): the shards that took the batch keep it, and counting again from the
+        markers skips it there.
+        """
         outcomes = await self._retry("apply a batch", lambda: self.store.apply(tally, ranges))
         counted = 0
+        behind: set[str] = set()
         while outcomes:
             outcome = outcomes.pop()
             if outcome.status == "ok":
@@ -341,14 +406,21 @@ class CountingWorker:
                 self.metrics.not_counted.labels("dataset_duplicate").inc(outcome.duplicates)
             elif outcome.status == "dup":
                 self.metrics.replayed_batches.labels("replay").inc()
+            elif outcome.status == "gap":
+                behind |= outcome.behind
             else:
-                # The rare straddle: count again only what lies past this shard's markers
+                # The rare straddle: count again only what lies from this shard's markers on
                 # (its dead letters already went out with the whole batch).
                 self.metrics.replayed_batches.labels("straddle").inc()
-                rest = await self._tally(batch, window, after=outcome.markers)
+                rest = await self._tally(batch, window, {
+                    tp: PartitionRange(r.field, outcome.markers[r.field], r.end, r.base)
+                    for tp, r in zip(batch, ranges, strict=True)
+                    if r.field in outcome.markers and outcome.markers[r.field] < r.end})
                 if rest.ranges:
                     outcomes += await self._retry("apply a batch", lambda r=rest, s=outcome.shard:
                                                   self.store.apply(r.tally, r.ranges, only_shard=s))
+        if behind:
+            raise StoreBehind(behind)
         return counted
 
     async def commit_pending(self) -> None:

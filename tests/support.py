@@ -83,17 +83,33 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 3
     return asyncio.run(run())
 
 
+def redis_client(url: str) -> redis.Redis | redis.RedisCluster:
+    """A synchronous client of the Redis at ``url``: a cluster client when it names a cluster node."""
+    with redis.Redis.from_url(url) as probe:
+        cluster = bool(int(probe.info("cluster").get("cluster_enabled", 0)))
+    return redis.RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
+
+
 def snapshot(settings: Settings) -> dict[str, dict]:
-    """Every counter in Redis, in the reference's shape: {"type:repo": {total, daily}}."""
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    """Every counter in Redis (one Redis or a cluster), in the reference's shape:
+    {"type:repo": {total, daily}}."""
+    with redis_client(settings.redis_url) as client:
+        boards = [(shard, repo_type) for shard in range(settings.shards) for repo_type in keys.COUNTED_TYPES]
+        with client.pipeline(transaction=False) as pipe:
+            for shard, repo_type in boards:
+                pipe.zrange(keys.all_time(shard, repo_type), 0, -1)
+            members = pipe.execute()
+        repos = [(shard, f"{repo_type}:{m.decode()}")
+                 for (shard, repo_type), found in zip(boards, members, strict=True) for m in found]
+        with client.pipeline(transaction=False) as pipe:
+            for shard, repo_key in repos:
+                pipe.hgetall(keys.repo(shard, repo_key))
+            hashes = pipe.execute()
     out: dict[str, dict] = {}
-    for shard in range(settings.shards):
-        for repo_type in keys.COUNTED_TYPES:
-            for repo in client.zrange(keys.all_time(shard, repo_type), 0, -1):
-                fields = client.hgetall(keys.repo(shard, f"{repo_type}:{repo}"))
-                total = int(fields.pop(keys.ALL_TIME_FIELD))
-                daily = {day: int(n) for day, n in sorted(fields.items()) if int(n)}
-                out[f"{repo_type}:{repo}"] = {"downloadsAllTime": total, "daily": daily}
+    for (_, repo_key), fields in zip(repos, hashes, strict=True):
+        decoded = {k.decode(): int(v) for k, v in fields.items()}
+        total = decoded.pop(keys.ALL_TIME_FIELD)
+        out[repo_key] = {"downloadsAllTime": total, "daily": {day: n for day, n in sorted(decoded.items()) if n}}
     return out
 
 

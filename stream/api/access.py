@@ -34,7 +34,6 @@ from types import MappingProxyType
 from typing import Any, Final
 
 import fastapi.routing
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import Counter
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -50,8 +49,9 @@ from stream.api.ratelimit import Limit, RateLimiter, address_bucket, token_bucke
 from stream.api.responses import JsonResponse
 from stream.api.routes_access import document_access, whoami_router
 from stream.api.tokens import ALL_ORGS, Token, TokenStore, TokenVerifier, bearer
-from stream.errors import ConfigError
+from stream.errors import ConfigError, StoreRefused, StoreUnavailable
 from stream.settings import AccessSettings
+from stream.store.connect import ClientSource, LazyClient, RedisConfig
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class AccessLayer:
             return
         try:
             token, refusal = await self.decide(scope, rule, params)
-        except RedisError as exc:
+        except (RedisError, StoreUnavailable, StoreRefused) as exc:
             log.warning("cannot check a token: %s", exc)
             token, refusal = None, STORE_DOWN
         if refusal is not None:
@@ -241,7 +241,7 @@ class AccessLayer:
             bucket, limit, who = address_bucket(client[0] if client else None), self.address_limit, "address"
         try:
             verdict = await self.limiter.take(bucket, limit, cost)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, OSError, StoreUnavailable) as exc:
             # Redis is away: every endpoint that reads counters fails on its own, and the
             # dashboard's page and probes keep working. Counted, and logged now and then.
             self.limiter_errors.inc()
@@ -250,7 +250,7 @@ class AccessLayer:
                 self._last_failopen_log = now
                 log.warning("rate limiter unavailable, requests pass unlimited: %s", exc)
             return None
-        except RedisError as exc:
+        except (RedisError, StoreRefused) as exc:
             # A Redis that answers but refuses the bucket's write (a read-only replica, an
             # ACL without write access to hc:rl:*) is a configuration error: say so loudly.
             log.error("the rate limiter cannot use Redis (see docs/API.md, Redis permissions): %s", exc)
@@ -311,16 +311,17 @@ def classify(paths: Sequence[str], complete: bool = False) -> dict[str, Rule]:
     return {path: ROUTES[path] for path in paths}
 
 
-def install_access(app: FastAPI, settings: AccessSettings, client: aioredis.Redis) -> None:
+def install_access(app: FastAPI, settings: AccessSettings, counters: ClientSource) -> None:
     """Put the access layer in front of ``app``, whose routes must all be added by now.
 
-    ``client`` is the counters' Redis; tokens and buckets live there too unless
-    ``settings.access_redis_url`` names another one. With ``settings.public_only`` the
-    private routes answer 404 like unknown paths and are left out of the OpenAPI document.
+    ``counters`` gives the counters' Redis client; tokens and buckets live there too
+    unless ``settings.access_redis_url`` names another Redis (or cluster). With
+    ``settings.public_only`` the private routes answer 404 like unknown paths and are left
+    out of the OpenAPI document.
     """
     app.include_router(whoami_router(settings))
     rules = classify([s.path for s in served_routes(app.router.routes)])  # fail now rather than at start-up
-    access_client = _access_client(app, settings, client)
+    access_client = _access_client(app, settings, counters)
     store = TokenStore(access_client)
     app.state.tokens = store
     app.add_middleware(
@@ -335,11 +336,11 @@ def install_access(app: FastAPI, settings: AccessSettings, client: aioredis.Redi
     document_access(app, rules, settings.public_only)
 
 
-def _access_client(app: FastAPI, settings: AccessSettings, client: aioredis.Redis) -> aioredis.Redis:
+def _access_client(app: FastAPI, settings: AccessSettings, counters: ClientSource) -> ClientSource:
     """The counters' client, or one of its own for ``access_redis_url`` (closed with the app)."""
     if settings.access_redis_url is None:
-        return client
-    own = aioredis.from_url(settings.access_redis_url, socket_connect_timeout=2, socket_timeout=5)
+        return counters
+    own = LazyClient(RedisConfig(settings.access_redis_url))
     inner = app.router.lifespan_context
 
     @asynccontextmanager

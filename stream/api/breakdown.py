@@ -69,12 +69,13 @@ def breakdown_router() -> APIRouter:
     async def download_breakdown(state: State, org: str, start: Start = None, end: End = None) -> StreamingResponse:
         name = check_org(org)
         days = optional_day_range(start, end, state.today())
-        repo_keys = await state.reader.org_repo_keys(name)
+        reader = await state.reader()
+        repo_keys = await reader.org_repo_keys(name)
         if not repo_keys:
             raise NotFound(ORG_NOT_FOUND)
         span = f"{days.start.isoformat()}_{days.end.isoformat()}" if days else "all"
         return StreamingResponse(
-            breakdown_rows(state.reader, repo_keys, days.days() if days else None),
+            breakdown_rows(reader, repo_keys, days.days() if days else None),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}-downloads-{span}.csv"'})
 

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from typing import Any
 
 import click
+
+from stream.store.connect import RedisConfig
+
+
+def redis_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--redis-url`` and ``--redis-cluster``, handed to the command as one ``redis: RedisConfig``."""
+    command = click.option("--redis-cluster", type=click.Choice(["auto", "true", "false"]), default="auto",
+                           envvar="HUBCOUNTER_REDIS_CLUSTER", show_default=True,
+                           help="Whether the URL names a Redis Cluster node (auto: ask it) "
+                                "[env HUBCOUNTER_REDIS_CLUSTER].")(command)
+    command = click.option("--redis-url", envvar="REDIS_URL", default="redis://127.0.0.1:6379/0", show_default=True,
+                           help="Redis holding the counters, or any node of a cluster [env REDIS_URL].")(command)
+
+    @functools.wraps(command)
+    def wrapper(redis_url: str, redis_cluster: str, **kwargs: Any) -> Any:
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise click.BadParameter(f"expected redis[s]://[user:password@]host:port/db, got {redis_url!r}",
+                                     param_hint="--redis-url")
+        return command(redis=RedisConfig(redis_url, redis_cluster), **kwargs)  # type: ignore[arg-type]
+
+    return wrapper
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@click.option("--redis-url", envvar="REDIS_URL", default="redis://127.0.0.1:6379/0", show_default=True,
-              help="Redis holding the counters [env REDIS_URL].")
+@redis_options
+@click.option("--read-from-replicas/--no-read-from-replicas", default=False, envvar="HUBCOUNTER_READ_FROM_REPLICAS",
+              show_default=True, help="Cluster only: read from the masters' replicas, which lag them by "
+                                      "their replication delay [env HUBCOUNTER_READ_FROM_REPLICAS].")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="uvicorn worker processes; the API is stateless, so more just share the port.")
 @click.option("--cache-seconds", default=1.0, show_default=True, type=click.FloatRange(0, 60),
@@ -20,21 +46,20 @@ import click
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log every request (costs throughput; /metrics counts requests anyway).")
-def api(host: str, port: int, redis_url: str, workers: int, cache_seconds: float, log_level: str,
-        access_log: bool) -> None:
+def api(host: str, port: int, redis: RedisConfig, read_from_replicas: bool, workers: int, cache_seconds: float,
+        log_level: str, access_log: bool) -> None:
     """Serve the HTTP API and the dashboard until SIGTERM.
 
-    Who may read what, rate limits, timeouts and CORS come from the HUBCOUNTER_API_*
-    environment variables (docs/API.md, "Access").
+    It reads the counters and never writes them; its only writes are its rate-limit
+    buckets. Who may read what, rate limits, timeouts and CORS come from the
+    HUBCOUNTER_API_* environment variables (docs/API.md, "Access").
     """
     from pydantic import ValidationError
 
-    from stream.api.app import CACHE_SECONDS_ENV, REDIS_URL_ENV, create_app
+    from stream.api.app import CACHE_SECONDS_ENV, REDIS_CLUSTER_ENV, REDIS_URL_ENV, REPLICAS_ENV, create_app
     from stream.api.serving import serve_app, serve_workers
     from stream.settings import AccessSettings
 
-    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise click.BadParameter(f"expected redis://host:port/db, got {redis_url!r}", param_hint="--redis-url")
     try:
         access = AccessSettings()  # worker processes read the same environment again
     except ValidationError as exc:
@@ -42,10 +67,13 @@ def api(host: str, port: int, redis_url: str, workers: int, cache_seconds: float
     options = {"host": host, "port": port, "log_level": log_level, "access_log": access_log,
                "timeout_graceful_shutdown": 10, "server_header": False}
     if workers == 1:
-        serve_app(create_app(redis_url, cache_seconds=cache_seconds, freeze_gc=True, access=access), **options)
+        serve_app(create_app(redis.url, cluster=redis.cluster, read_from_replicas=read_from_replicas,
+                             cache_seconds=cache_seconds, freeze_gc=True, access=access), **options)
         return
-    # Worker processes import the app by name and build it themselves; the URL is handed
-    # down through their environment (this command is the edge that reads settings).
-    os.environ[REDIS_URL_ENV] = redis_url
+    # Worker processes import the app by name and build it themselves; the settings are
+    # handed down through their environment (this command is the edge that reads them).
+    os.environ[REDIS_URL_ENV] = redis.url
+    os.environ[REDIS_CLUSTER_ENV] = redis.cluster
+    os.environ[REPLICAS_ENV] = "1" if read_from_replicas else ""
     os.environ[CACHE_SECONDS_ENV] = str(cache_seconds)
     serve_workers(workers, **options)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -42,8 +42,9 @@ class OrgIndex:
 class OrgIndexes:
     """The org indexes of one API process: bounded reads, a bounded cache, few at a time."""
 
-    def __init__(self, reader: CounterReader, ttl: float, clock: Callable[[], float] = time.monotonic):
-        self.reader = reader
+    def __init__(self, reader: Callable[[], Awaitable[CounterReader]], ttl: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.reader = reader  # the process's reader, connected on first use
         self._cache = TtlCache(ttl, max_entries=1024, clock=clock, max_weight=CACHED_REPO_IDS,
                                weigh=lambda index: len(index.keys) + 1)
         self._reads = asyncio.Semaphore(CONCURRENT_READS)
@@ -54,5 +55,5 @@ class OrgIndexes:
 
     async def _read(self, org: str) -> OrgIndex:
         async with self._reads:
-            size, repo_keys = await self.reader.org_index(org, MAX_ORG_READ)
+            size, repo_keys = await (await self.reader()).org_index(org, MAX_ORG_READ)
         return OrgIndex(org, size, tuple(repo_keys))

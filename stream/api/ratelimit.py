@@ -16,11 +16,11 @@ import ipaddress
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-
-import redis.asyncio as aioredis
+from typing import Any
 
 from stream.api import keys
 from stream.api.lua import script
+from stream.store.connect import ClientSource, RedisClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +45,20 @@ class Verdict:
 class RateLimiter:
     """Takes requests from the shared buckets in Redis."""
 
-    def __init__(self, client: aioredis.Redis):
-        self._take = client.register_script(script("bucket.lua"))
+    def __init__(self, client: ClientSource):
+        self._client = client
+        self._script: tuple[RedisClient, Any] | None = None
 
     async def take(self, bucket: str, limit: Limit, cost: int = 1) -> Verdict:
         """Take ``cost`` requests from ``bucket`` (a key of :func:`stream.api.keys.bucket`).
 
         A cost above the burst takes the whole burst: it must remain possible at all.
         """
-        allowed, wait_ms = await self._take(keys=[bucket], args=[limit.rate, limit.burst, min(cost, limit.burst)])
+        client = await self._client()
+        if self._script is None or self._script[0] is not client:
+            self._script = (client, client.register_script(script("bucket.lua")))
+        take = self._script[1]
+        allowed, wait_ms = await take(keys=[bucket], args=[limit.rate, limit.burst, min(cost, limit.burst)])
         return Verdict(bool(allowed), int(wait_ms) / 1000)
 
 

@@ -32,18 +32,19 @@ async def list_repos(state: ApiState, segment: str, sort: str | None, limit: int
     repo_type = repo_type_of(segment)
     order = parse_sort(sort)
     today = state.today()
+    reader = await state.reader()
     if author is not None:
         index = await state.orgs.get(check_org(author))  # at most MAX_ORG_READ of its repos
         repo_keys = [k for k in index.keys if k.startswith(f"{repo_type}:")]
-        counted = await state.reader.totals_many(repo_keys, today)
+        counted = await reader.totals_many(repo_keys, today)
         counted.sort(key=lambda r: (-_value(r, order), r.repo))
         return [_item(r, order) for r in counted[:limit]]
     all_time = order == "downloadsAllTime"
-    ranked = await state.reader.leaders(repo_type, limit, all_time=all_time, today=today)
+    ranked = await reader.leaders(repo_type, limit, all_time=all_time, today=today)
     if not all_time:
         return [{"id": r.repo, "downloads": r.downloads} for r in ranked]
     # The all-time leaderboard has no 30-day figure: read it from the repos themselves.
-    counted = await state.reader.totals_many([f"{r.repo_type}:{r.repo}" for r in ranked], today)
+    counted = await reader.totals_many([f"{r.repo_type}:{r.repo}" for r in ranked], today)
     return [_item(r, order) for r in counted]
 
 

@@ -3,16 +3,13 @@ and ``/metrics`` (Prometheus text)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from redis.exceptions import RedisError
 
 from stream.api.responses import JsonResponse
-from stream.api.state import ApiState, get_state
-
-State = Annotated[ApiState, Depends(get_state)]
+from stream.api.state import ApiState
+from stream.errors import ConfigError
 
 
 def ops_router() -> APIRouter:
@@ -24,10 +21,11 @@ def ops_router() -> APIRouter:
         return JsonResponse({"ok": True})
 
     @router.get("/readyz", summary="Redis is reachable", responses={503: {"description": "Redis is unreachable"}})
-    async def readyz(state: State) -> JsonResponse:
+    async def readyz(request: Request) -> JsonResponse:
+        state: ApiState = request.app.state.api
         try:
-            await state.client.ping()
-        except (RedisError, OSError) as exc:
+            await (await state.reader()).client.ping()
+        except (RedisError, OSError, ConfigError) as exc:  # OSError covers StoreUnavailable
             return JsonResponse({"ready": False, "error": f"Redis unreachable: {exc}"}, status_code=503)
         return JsonResponse({"ready": True})
 

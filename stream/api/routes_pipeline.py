@@ -17,7 +17,7 @@ from stream.api.responses import JsonResponse
 from stream.api.state import ApiState, get_state
 from stream.api.validation import DayRange, check_org
 from stream.store import keys
-from stream.store.writer import window_bounds
+from stream.store.window import window_bounds
 
 MAX_TOP = 100
 MAX_ORG_REPOS = 1000
@@ -38,7 +38,7 @@ def pipeline_router() -> APIRouter:
 
     @router.get("/workers", summary="Live totals of every worker (cumulative; rates come from two samples)")
     async def workers(state: State) -> JsonResponse:
-        found = await state.reader.workers()
+        found = await (await state.reader()).workers()
         body = [{"id": w.worker_id, "group": w.group, **{_camel(k): v for k, v in w.values.items()}} for w in found]
         return JsonResponse({"nowMs": int(time.time() * 1000), "workers": body})
 
@@ -70,8 +70,9 @@ async def _top_with_series(state: ApiState, repo_type: str, limit: int) -> dict[
     """The 30-day top of one type, each repo with its 30 daily counts (for the sparklines)."""
     today = state.today()
     start, end = window_bounds(today)
-    ranked = await state.reader.leaders(repo_type, limit, today=today)
-    counted = await state.reader.days_many([f"{r.repo_type}:{r.repo}" for r in ranked], DayRange(start, end).days())
+    reader = await state.reader()
+    ranked = await reader.leaders(repo_type, limit, today=today)
+    counted = await reader.days_many([f"{r.repo_type}:{r.repo}" for r in ranked], DayRange(start, end).days())
     repos = [{"id": r.repo, "repoType": r.repo_type, "downloads": r.downloads,
               "downloadsAllTime": c.downloads_all_time, "daily": list(c.daily.values())}
              for r, c in zip(ranked, counted, strict=True)]
@@ -83,7 +84,7 @@ async def _organization(state: ApiState, org: str) -> dict[str, Any] | None:
     index = await state.orgs.get(org)
     if not index.size:
         return None
-    counted = await state.reader.totals_many(index.keys, state.today())
+    counted = await (await state.reader()).totals_many(index.keys, state.today())
     counted.sort(key=lambda c: (-c.downloads, -c.downloads_all_time, c.repo_type, c.repo))
     per_type: dict[str, int] = {}
     for c in counted:

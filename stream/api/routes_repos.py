@@ -41,7 +41,8 @@ async def repo_info(state: ApiState, segment: str, org: str | None, name: str,
     ref = repo_ref(segment, org, name)
     fields = parse_expand(expand)
     today = state.today()
-    found = await state.reader.repo_counts(ref.repo_type, ref.repo, today, today, today)
+    reader = await state.reader()
+    found = await reader.repo_counts(ref.repo_type, ref.repo, today, today, today)
     if found is None:
         raise NotFound(REPO_NOT_FOUND)
     body: dict[str, Any] = {"id": ref.repo}
@@ -58,7 +59,8 @@ async def repo_downloads(state: ApiState, segment: str, org: str | None, name: s
     ref = repo_ref(segment, org, name)
     today = state.today()
     days = day_range(start, end, today)
-    found = await state.reader.repo_counts(ref.repo_type, ref.repo, days.start, days.end, today)
+    reader = await state.reader()
+    found = await reader.repo_counts(ref.repo_type, ref.repo, days.start, days.end, today)
     if found is None:
         raise NotFound(REPO_NOT_FOUND)
     return JsonResponse({

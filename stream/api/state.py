@@ -1,7 +1,9 @@
 """What every request handler shares: the Redis client, the counter reader and the clock.
 
 One :class:`ApiState` lives on ``app.state.api`` for the life of the process; it holds a
-connection pool, no counters, so API processes stay interchangeable.
+Redis client, no counters, so API processes stay interchangeable. The client is made on
+the first request that needs it (whether ``REDIS_URL`` names a cluster is asked then),
+so the API starts, and says it is not ready, while Redis is away.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-import redis.asyncio as aioredis
 from fastapi import Request
 
 from stream.api.cache import TtlCache
 from stream.api.orgs import OrgIndexes
+from stream.store.connect import LazyClient, RedisConfig
 from stream.store.reader import CounterReader
 
 
@@ -29,18 +31,33 @@ class ApiState:
     ``orgs`` reads organisation indexes, capped and cached for as long as the listings.
     """
 
-    client: aioredis.Redis
-    reader: CounterReader
+    redis: RedisConfig
     listings: TtlCache
     clock: Callable[[], datetime] = utc_now
     orgs: OrgIndexes = field(init=False)
+    client: LazyClient = field(init=False)
+    _reader: CounterReader | None = None
 
     def __post_init__(self) -> None:
+        self.client = LazyClient(self.redis)
         self.orgs = OrgIndexes(self.reader, self.listings.ttl)
+
+    async def reader(self) -> CounterReader:
+        """The counter reader, connecting first if no request has yet (StoreUnavailable while
+        Redis is away). Handlers ask for it once their input is checked, so bad input is a
+        400 even when Redis is down."""
+        client = await self.client()
+        if self._reader is None or self._reader.client is not client:
+            self._reader = CounterReader(client)
+        return self._reader
 
     def today(self) -> date:
         """Today's UTC date: the last day of the 30-day window."""
         return self.clock().astimezone(UTC).date()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        self._reader = None
 
 
 def get_state(request: Request) -> ApiState:

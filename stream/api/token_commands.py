@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import click
 import orjson
-import redis.asyncio as aioredis
 
 from stream.api.tokens import ALL_ORGS, Token, TokenStore, parse_expiry
-from stream.errors import ConfigError
+from stream.errors import ConfigError, StoreRefused, StoreUnavailable
+from stream.store.connect import LazyClient, RedisConfig
 
 T = TypeVar("T")
 
@@ -24,14 +24,14 @@ redis_option = click.option(
 
 def _run(redis_url: str, action: Callable[[TokenStore], Awaitable[T]]) -> T:
     async def run() -> T:
-        client = aioredis.from_url(redis_url, socket_connect_timeout=5)
+        client = LazyClient(RedisConfig(redis_url))
         try:
             return await action(TokenStore(client))
         finally:
             await client.aclose()
     try:
         return asyncio.run(run())
-    except ConfigError as exc:
+    except (ConfigError, StoreUnavailable, StoreRefused) as exc:
         raise click.UsageError(str(exc)) from exc
 
 

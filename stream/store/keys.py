@@ -14,16 +14,18 @@ key                                     type     holds
 ``hc:{N}:w30:<type>``                   zset     repo -> downloads over the window in ``meta``
 ``hc:{N}:all:<type>``                   zset     repo -> all-time downloads
 ``hc:{N}:meta``                         hash     ``<type>:start`` / ``<type>:end``: the w30 window
-``hc:{N}:applied``                      hash     ``<topic>:<partition>`` -> last applied offset
+``hc:{N}:pos``                          hash     ``<topic>:<partition>`` -> next position not applied
+``hc:{N}:applied``                      hash     earlier layout: last offset applied (read once, to carry over)
 ``hc:{N}:seen:<bucket>``                set      dataset dedupe: 12-byte digests of (dataset, user)
 ``hc:org:{<org>}``                      set      ``<type>:<org>/<name>`` of every counted repo of an org
 ``hc:workers``                          zset     worker id -> last heartbeat (epoch ms)
 ``hc:worker:<id>``                      hash     a worker's live totals (see ``WORKER_FIELDS``), expires
 ======================================  =======  ==============================================
 
-``apply.lua`` names the per-repo hashes itself from its first key's ``hc:{N}:`` prefix, so
-they share that key's slot without being passed one by one. The org index is written
-outside the atomic apply: adding a member is idempotent, so a replay cannot corrupt it.
+Every Lua call declares every key it touches in ``KEYS`` (a cluster routes it by them) and
+they all carry one shard's tag: one slot, one node, one atomic step. The org index is
+written outside the atomic apply: adding a member is idempotent, so a replay cannot
+corrupt it.
 """
 
 from __future__ import annotations
@@ -63,7 +65,13 @@ def meta(shard: int) -> str:
     return f"hc:{{{shard}}}:meta"
 
 
-def applied(shard: int) -> str:
+def position(shard: int) -> str:
+    """The shard's offset markers (see :mod:`stream.store.markers`)."""
+    return f"hc:{{{shard}}}:pos"
+
+
+def legacy_applied(shard: int) -> str:
+    """The earlier layout's markers (last offset applied), read once to carry them over."""
     return f"hc:{{{shard}}}:applied"
 
 

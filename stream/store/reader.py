@@ -2,21 +2,31 @@
 
 Used by the ``hubcounter counts`` command and by the read API. Every key is built from
 a validated repo id and the layout in :mod:`stream.store.keys`; no key patterns, no
-``KEYS``/``SCAN``.
+``KEYS``/``SCAN``. A reader never writes: it works on replicas and with a read-only
+ACL user. A 30-day leaderboard not yet rolled to the reader's day is corrected while it
+is read (:mod:`stream.store.window`), and every read of one checks, in the same round
+trip, that the board did not move under it.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
-
+from stream.errors import StoreUnavailable
 from stream.store import keys
-from stream.store.writer import lua_script, roll_windows, window_bounds
+from stream.store.connect import RedisClient
+from stream.store.ranking import Board, Execute, Pipeline, corrected_scores, top_entries
+from stream.store.window import Correction, moves, window_bounds
+
+T = TypeVar("T")
+BoardId = tuple[int, str]  # (shard, repo type): one shard's w30 board
+Span = tuple[str | None, str | None]  # the days a board covers, from its meta hash
+_REPLANS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +52,12 @@ def today_utc() -> date:
 
 
 class CounterReader:
-    """Reads counters written by :class:`stream.store.writer.CounterStore`."""
+    """Reads counters written by :class:`stream.store.writer.CounterStore`; never writes."""
 
-    def __init__(self, client: aioredis.Redis):
+    def __init__(self, client: RedisClient):
         self.client = client
         self._shards: int | None = None
-        self._rolled_for: date | None = None  # the day this reader last rolled the windows to
-        self._roll = client.register_script(lua_script("roll.lua"))
+        self._spans: dict[BoardId, Span] = {}  # what each board's meta said when last read
 
     async def shards(self) -> int | None:
         """The shard count recorded by the workers, or None when nothing was ever counted."""
@@ -114,52 +123,24 @@ class CounterReader:
         found_keys = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
         return max(size, len(found_keys)), found_keys[:cap]
 
-    async def rolled_shards(self, today: date) -> int | None:
-        """The shard count, once the 30-day leaderboards end on ``today``.
-
-        Rolls at most once per day per reader (a roll is idempotent and only moves
-        forward, and the workers roll too), so the request path pays for it once a day.
-        """
-        shards = await self.shards()
-        if shards is not None and self._rolled_for != today:
-            await roll_windows(self.client, self._roll, shards, today)
-            self._rolled_for = today
-        return shards
-
     async def leaders(self, repo_type: str, limit: int, *, all_time: bool = False,
                       today: date | None = None) -> list[RankedRepo]:
-        """The ``limit`` repos of one type with most downloads, reading a few entries per shard.
-
-        First the best ``k`` of every shard (``k`` about twice ``limit / shards``); the
-        ``limit``-th best of those, ``floor``, bounds the final cut from below, so only a
-        shard whose ``k``-th entry still reaches ``floor`` can hold more of the top, and
-        only those are read again (their entries scoring ``floor`` or more). Exact, and
-        about ``limit`` entries read instead of ``limit`` per shard.
-        """
-        shards = await self.shards() if all_time else await self.rolled_shards(today or today_utc())
+        """The ``limit`` repos of one type with most downloads, reading a few entries per shard
+        (see :mod:`stream.store.ranking`)."""
+        shards = await self.shards()
         if shards is None or limit <= 0:
             return []
-        board = keys.all_time if all_time else keys.window
-        first = 2 + (2 * limit) // shards
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shard in range(shards):
-                pipe.zrevrange(board(shard, repo_type), 0, first - 1, withscores=True)
-            replies: list[list] = list(await pipe.execute())
-        best = sorted((-score for reply in replies for _, score in reply))
-        floor = -best[limit - 1] if len(best) >= limit else None
-        again = [shard for shard, reply in enumerate(replies)
-                 if len(reply) == first and (floor is None or reply[-1][1] >= floor)]
-        if again:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for shard in again:
-                    pipe.zrevrangebyscore(board(shard, repo_type), "+inf", "-inf" if floor is None else floor,
-                                          start=0, num=limit, withscores=True)
-                for shard, reply in zip(again, await pipe.execute(), strict=True):
-                    replies[shard] = reply
-        # plain tuples until the cut: a few hundred candidates, a hundred results
-        candidates = ((-int(score), _text(member)) for reply in replies for member, score in reply)
-        best_first = heapq.nsmallest(limit, candidates)
-        return [RankedRepo(repo_type, repo, -negated) for negated, repo in best_first]
+        if all_time:
+            boards = [Board(keys.all_time(shard, repo_type)) for shard in range(shards)]
+            entries = await top_entries(self._execute, boards, limit)
+        else:
+            ids = [(shard, repo_type) for shard in range(shards)]
+
+            async def rank(plan: dict[BoardId, Correction], execute: Execute) -> list[tuple[int, str]]:
+                return await top_entries(execute, [_board(board, plan[board]) for board in ids], limit)
+
+            entries = await self._windowed(ids, today or today_utc(), rank)
+        return [RankedRepo(repo_type, member, score) for score, member in entries]
 
     async def totals_many(self, repo_keys: Sequence[str], today: date | None = None,
                           chunk: int = 1000) -> list[RepoCounts]:
@@ -169,31 +150,91 @@ class CounterReader:
         which hold exactly these sums: far less to read than every repo's days. A repo
         without a counter comes back with zeros; ``daily`` is left empty.
         """
-        shards = await self.rolled_shards(today or today_utc())
+        shards = await self.shards()
         if shards is None or not repo_keys:
             return [_empty(key) for key in repo_keys]
+        today = today or today_utc()
         out: list[RepoCounts] = []
         for begin in range(0, len(repo_keys), chunk):
             part = repo_keys[begin:begin + chunk]
-            groups: dict[tuple[int, str], list[str]] = {}
+            groups: dict[BoardId, list[str]] = {}
             for repo_key in part:
                 repo_type, _, repo = repo_key.partition(":")
                 groups.setdefault((keys.shard_of(repo_key, shards), repo_type), []).append(repo)
-            async with self.client.pipeline(transaction=False) as pipe:
-                for (shard, repo_type), repos in groups.items():
-                    pipe.zmscore(keys.window(shard, repo_type), repos)
-                    pipe.zmscore(keys.all_time(shard, repo_type), repos)
-                replies = iter(await pipe.execute())
-            found: dict[str, tuple[int, int]] = {}
-            for (_, repo_type), repos in groups.items():
-                last30, total = next(replies), next(replies)
-                for repo, w, a in zip(repos, last30, total, strict=True):
-                    found[f"{repo_type}:{repo}"] = (int(w or 0), int(a or 0))
+
+            async def read(plan: dict[BoardId, Correction], execute: Execute,
+                           groups: dict[BoardId, list[str]] = groups) -> dict[str, tuple[int, int]]:
+                def queue(pipe: Pipeline) -> None:
+                    for board_id, repos in groups.items():
+                        board = _board(board_id, plan[board_id])
+                        for key in (board.key, *board.add, *board.sub, keys.all_time(*board_id)):
+                            pipe.zmscore(key, repos)
+
+                replies = iter(await execute(queue))
+                found: dict[str, tuple[int, int]] = {}
+                for board_id, repos in groups.items():
+                    correction = plan[board_id]
+                    plus = [next(replies) for _ in range(1 + len(correction.add))]
+                    minus = [next(replies) for _ in correction.sub]
+                    totals = next(replies)
+                    last30 = corrected_scores(plus, minus, len(repos))
+                    for repo, w, a in zip(repos, last30, totals, strict=True):
+                        found[f"{board_id[1]}:{repo}"] = (w, int(a or 0))
+                return found
+
+            found = await self._windowed(list(groups), today, read)
             for repo_key in part:
                 repo_type, _, repo = repo_key.partition(":")
                 last30_n, total_n = found[repo_key]
                 out.append(RepoCounts(repo_type, repo, last30_n, total_n, {}))
         return out
+
+    async def _execute(self, queue: Callable[[Pipeline], None]) -> list[Any]:
+        """Run the reads ``queue`` puts on a pipeline (one per node on a cluster, all at once)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            queue(pipe)
+            return list(await pipe.execute())
+
+    async def _windowed(self, boards: list[BoardId], today: date,
+                        action: Callable[[dict[BoardId, Correction], Execute], Awaitable[T]]) -> T:
+        """Run ``action`` on the w30 ``boards`` as they should be for the window ending ``today``.
+
+        ``action`` gets each board's correction and an ``execute`` that re-reads every
+        board's span after the reads it runs, in the same pipeline: a board's commands run
+        in order on its node, and a span only moves forward, so an unchanged span proves the
+        reads saw the board as planned. When one moved (the daily roll ran meanwhile), the
+        plan is made again and ``action`` runs again.
+        """
+        start, end = window_bounds(today)
+        for _attempt in range(_REPLANS):
+            unknown = [board for board in boards if board not in self._spans]
+            if unknown:
+                await self._read_spans(unknown)
+            check = _SpanCheck({board: self._spans[board] for board in boards})
+            plan = {board: moves(span, start, end) for board, span in check.planned.items()}
+            result = await action(plan, functools.partial(self._checked, check))
+            if not check.moved:
+                return result
+        raise StoreUnavailable("the 30-day leaderboards kept moving while being read; retry")
+
+    async def _checked(self, check: _SpanCheck, queue: Callable[[Pipeline], None]) -> list[Any]:
+        """Run ``queue``'s reads, then re-read the spans of the boards ``check`` planned for."""
+        boards = list(check.planned)
+
+        def with_spans(pipe: Pipeline) -> None:
+            queue(pipe)
+            _queue_spans(pipe, boards)
+
+        replies = await self._execute(with_spans)
+        cut = len(replies) - len(boards)
+        for board, span in zip(boards, _spans(replies[cut:]), strict=True):
+            check.moved = check.moved or span != check.planned[board]
+            self._spans[board] = span
+        return replies[:cut]
+
+    async def _read_spans(self, boards: list[BoardId]) -> None:
+        replies = await self._execute(lambda pipe: _queue_spans(pipe, boards))
+        self._spans.update(zip(boards, _spans(replies), strict=True))
 
     async def days_many(self, repo_keys: Sequence[str], days: Sequence[str] | None) -> list[RepoCounts]:
         """Per-day counts and all-time totals of a few hundred repos, in one round trip.
@@ -261,6 +302,32 @@ class WorkerStats:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(slots=True)
+class _SpanCheck:
+    """The spans a read was planned for, and whether any moved while it ran."""
+
+    planned: dict[BoardId, Span]
+    moved: bool = False
+
+
+def _board(board: BoardId, correction: Correction) -> Board:
+    """A shard's w30 board with the day zsets that correct it."""
+    shard, repo_type = board
+    return Board(keys.window(shard, repo_type),
+                 tuple(keys.day(shard, repo_type, d) for d in correction.add),
+                 tuple(keys.day(shard, repo_type, d) for d in correction.sub))
+
+
+def _queue_spans(pipe: Pipeline, boards: Iterable[BoardId]) -> None:
+    for shard, repo_type in boards:
+        pipe.hmget(keys.meta(shard), f"{repo_type}:start", f"{repo_type}:end")
+
+
+def _spans(replies: Iterable[list]) -> list[Span]:
+    return [(_text(start) if start is not None else None, _text(end) if end is not None else None)
+            for start, end in replies]
 
 
 def _empty(repo_key: str) -> RepoCounts:

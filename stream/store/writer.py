@@ -1,34 +1,38 @@
-"""The Redis side of counting: apply a batch's tally together with its offsets.
+"""The Redis side of counting: apply a batch's tally together with its positions.
 
-Each shard gets one Lua call per batch (``lua/apply.lua``), all of them sent in one
-pipelined round trip. A shard's call is atomic and idempotent per source partition, so
-a replayed batch (after a crash, a rebalance or a lost commit) is skipped, and a batch
-that straddles what was already applied is re-tallied by the caller for the events
-after the returned markers (:meth:`CounterStore.apply` returns them as conflicts).
+Every shard gets one Lua call per batch (``lua/apply.lua``), with downloads or without:
+each call moves the shard's position markers (:mod:`stream.store.markers`), so all
+shards agree on how far they hold every partition. The calls go in one pipeline (on a
+cluster: one per node, all nodes at once; see :mod:`stream.store.scripts`). A shard's
+call is atomic and idempotent per source partition: a replayed batch (after a crash, a
+rebalance or a lost commit) is skipped; a batch that straddles what was already applied
+is re-tallied by the caller from the returned markers (``conflict``); a shard found
+behind what the batch starts from (Redis lost writes) applies nothing and says so
+(``gap``), and the caller counts again from its markers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
 
 from stream.counting import DAY_MS, DEDUPE_BUCKET_MS, Tally
-from stream.errors import ConfigError, StoreRefused, StoreUnavailable
+from stream.errors import ConfigError, StoreUnavailable
 from stream.store import keys
+from stream.store.connect import RedisClient, replica_waits, store_errors
+from stream.store.scripts import APPLY, ROLL, Command, run
+from stream.store.window import moves, window_bounds
 
 _pack = msgspec.msgpack.Encoder().encode
 _DIGEST_BYTES = 12
 _FIXSTR_12 = bytes([0xA0 | _DIGEST_BYTES])
+_SCRIPTS = (APPLY, ROLL)
 
 
 def _dedupe_member(repo_key: str, user: str) -> msgspec.Raw:
@@ -41,53 +45,34 @@ def _dedupe_member(repo_key: str, user: str) -> msgspec.Raw:
     return msgspec.Raw(_FIXSTR_12 + digest)
 
 
-# Redis is away or not serving writes yet (loading, a replica, a cluster changing hands):
-# waiting helps. Anything else that fails a call is a bug and propagates as it is.
-_AWAY = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
-         redis_errors.TryAgainError, redis_errors.ClusterDownError, OSError)
-# Redis refuses the write for a reason an operator must fix.
-_REFUSED = (redis_errors.OutOfMemoryError, redis_errors.NoPermissionError)
-_REFUSED_PREFIXES = ("MISCONF", "NOREPLICAS")
-
-
-@contextlib.contextmanager
-def store_errors() -> Iterator[None]:
-    """Turn Redis failures into StoreUnavailable (retry) or StoreRefused (needs an operator)."""
-    try:
-        yield
-    except _AWAY as exc:
-        raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
-    except _REFUSED as exc:
-        raise StoreRefused(f"Redis refuses writes: {exc}") from exc
-    except redis_errors.ResponseError as exc:
-        if str(exc).startswith(_REFUSED_PREFIXES):
-            raise StoreRefused(f"Redis refuses writes: {exc}") from exc
-        raise
-
-
-def lua_script(name: str) -> str:
-    """The text of one of the store's Lua scripts (``apply.lua``, ``roll.lua``)."""
-    return resources.files("stream.store").joinpath("lua", name).read_text()
-
-
 @dataclass(frozen=True, slots=True)
 class PartitionRange:
-    """The offsets [first, last] one batch holds for one source partition."""
+    """The fetch positions [start, end) one batch covers in one source partition.
+
+    ``start`` is where the previous batch of the partition ended (or where counting
+    started), ``end`` just past the batch's last record: consecutive batches leave no
+    gap, whatever holes the offsets have. ``base`` is what a shard without a marker for
+    the partition stands at (see :class:`stream.store.markers.StartPlan`).
+    """
 
     field: str  # "topic:partition"
-    first: int
-    last: int
+    start: int
+    end: int
+    base: int
 
 
 @dataclass(slots=True)
 class ShardOutcome:
-    """What one shard's apply did: ``ok``, ``dup`` (a replay) or ``conflict``."""
+    """What one shard's apply did: ``ok``, ``dup`` (a replay), ``conflict`` (a straddle:
+    ``markers`` says where to count again from) or ``gap`` (the shard is behind the batch:
+    ``markers`` says what it holds, -1 for nothing)."""
 
     shard: int
     status: str
     counted: int = 0
     duplicates: int = 0
     markers: dict[str, int] = field(default_factory=dict)
+    behind: set[str] = field(default_factory=set)  # gap: the partitions this shard holds less of
 
 
 @dataclass(slots=True)
@@ -112,12 +97,14 @@ class _ShardCall:
 class CounterStore:
     """Applies tallies to Redis exactly once and keeps the 30-day leaderboards rolled."""
 
-    def __init__(self, client: aioredis.Redis, shards: int, lateness: timedelta):
+    def __init__(self, client: RedisClient, shards: int, lateness: timedelta, min_replicas: int = 0,
+                 replica_wait_ms: int = 1000):
         self.client = client
         self.shards = shards
         self.lateness = lateness
-        self._apply = client.register_script(lua_script("apply.lua"))
-        self._roll = client.register_script(lua_script("roll.lua"))
+        self.min_replicas = min_replicas
+        self.replica_wait_ms = replica_wait_ms
+        self.unreplicated = 0  # applies some master could not confirm on min_replicas replicas in time
         self._window_for: date | None = None
         self._indexed: set[str] = set()  # repos known to be in their org's index
 
@@ -134,27 +121,37 @@ class CounterStore:
 
     async def apply(self, tally: Tally, ranges: list[PartitionRange],
                     only_shard: int | None = None) -> list[ShardOutcome]:
-        """Apply ``tally`` (restricted to ``only_shard`` if given) with its offset ranges.
+        """Apply ``tally`` with its ranges to every shard (to ``only_shard`` alone if given).
 
-        Raises StoreUnavailable when Redis cannot be reached, StoreRefused when it refuses
-        the write: nothing may be assumed applied then, and the same batch must be applied
-        again later.
+        With ``min_replicas``, each master written to is then asked to confirm (``WAIT``)
+        that as many replicas hold the writes; a master that cannot in
+        ``replica_wait_ms`` is counted in ``unreplicated`` (the markers bring back what a
+        failover then loses). Raises StoreUnavailable when Redis cannot be reached,
+        StoreRefused when it refuses the write: nothing may be assumed applied then, and
+        the same batch must be applied again later.
         """
         calls = self._build_calls(tally, ranges, only_shard)
-        if not calls:
-            return []
-        with store_errors():
-            async with self.client.pipeline(transaction=False) as pipe:
-                new_by_org = self._index_orgs(tally, pipe)
-                for call in calls:
-                    await self._apply(keys=call.keys, args=self._args(call, ranges), client=pipe)
-                replies = (await pipe.execute())[len(new_by_org):]
+        new_by_org = self._new_by_org(tally)
+        commands: list[Command] = [("SADD", keys.org_repos(org), *members) for org, members in new_by_org.items()]
+        commands += [APPLY.call(call.keys, self._args(call, ranges)) for call in calls]
+        if self.min_replicas:
+            commands += replica_waits(self.client, [call.keys[0] for call in calls], self.min_replicas,
+                                      self.replica_wait_ms)
+        replies = await run(self.client, commands, _SCRIPTS)
+        applied = replies[len(new_by_org):len(new_by_org) + len(calls)]
+        self.unreplicated += sum(int(acks) < self.min_replicas for acks in replies[len(new_by_org) + len(calls):])
         for members in new_by_org.values():
             self._indexed.update(members)
-        return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, replies, strict=True)]
+        return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, applied, strict=True)]
 
-    def _index_orgs(self, tally: Tally, pipe: Any) -> dict[str, list[str]]:
-        """Queue one SADD per org of the batch's repos not yet indexed; return them by org.
+    def forget(self) -> None:
+        """Redis went back in time: what this store remembers having written (the org index
+        entries, the day the boards were rolled to) may be gone; write it again."""
+        self._indexed.clear()
+        self._window_for = None
+
+    def _new_by_org(self, tally: Tally) -> dict[str, list[str]]:
+        """The batch's repos not yet known to be in their org's index, by org (one SADD each).
 
         One command per org, not per repo: a command costs the client far more than a
         member does, and a cold worker sees thousands of new repos.
@@ -168,22 +165,16 @@ class CounterStore:
                 org = keys.org_of(repo_key)
                 if org is not None:
                     by_org[org].append(repo_key)
-        for org, members in by_org.items():
-            pipe.sadd(keys.org_repos(org), *members)
         return by_org
 
     def _build_calls(self, tally: Tally, ranges: list[PartitionRange],
                      only_shard: int | None) -> list[_ShardCall]:
-        calls: dict[int, _ShardCall] = {}
+        # Every shard gets a call, downloads or none, so that every marker moves.
+        calls = {shard: _ShardCall(shard, [keys.position(shard), keys.meta(shard)])
+                 for shard in ([only_shard] if only_shard is not None else range(self.shards))}
 
         def call_for(repo_key: str) -> _ShardCall | None:
-            shard = keys.shard_of(repo_key, self.shards)
-            if only_shard is not None and shard != only_shard:
-                return None
-            call = calls.get(shard)
-            if call is None:
-                call = calls[shard] = _ShardCall(shard, [keys.applied(shard), keys.meta(shard)])
-            return call
+            return calls.get(keys.shard_of(repo_key, self.shards))
 
         grouped: dict[tuple[str, str], list[tuple[int, msgspec.Raw]]] = defaultdict(list)
         for repo_key, day_name, bucket, user in tally.distinct:
@@ -213,7 +204,8 @@ class CounterStore:
             if seen_key not in call.expiring:
                 call.expiring[seen_key] = self._seen_expiry(bucket)
             dedupe.append((call.key(seen_key), digest))
-        call.incr.append((repo_type, repo_key, call.key(day_key), name, day_name, n, dedupe))
+        call.incr.append((repo_type, call.key(keys.repo(shard, repo_key)), call.key(day_key), name, day_name, n,
+                          dedupe))
 
     def _seen_expiry(self, bucket: int) -> int:
         """Keep a dedupe bucket while events of it can still arrive, plus a day's margin."""
@@ -226,7 +218,7 @@ class CounterStore:
         types = [(t, call.key(keys.window(call.shard, t)), call.key(keys.all_time(call.shard, t)))
                  for t in sorted(call.types)]
         return [_pack((
-            [(r.field, r.first, r.last) for r in ranges],
+            [(r.field, r.start, r.end, r.base) for r in ranges],
             [(call.index[key], at) for key, at in call.expiring.items()],
             types,
             call.incr,
@@ -240,6 +232,10 @@ class CounterStore:
         if status == "conflict":
             markers = {r.field: int(m) for r, m in zip(ranges, reply[1:], strict=True)}
             return ShardOutcome(shard, status, markers=markers)
+        if status == "gap":
+            markers = {r.field: int(m) for r, m in zip(ranges, reply[1:], strict=True)}
+            behind = {r.field for r in ranges if (markers[r.field] if markers[r.field] >= 0 else r.base) < r.start}
+            return ShardOutcome(shard, status, markers=markers, behind=behind)
         return ShardOutcome(shard, status)
 
     async def heartbeat(self, worker_id: str, totals: dict[str, Any]) -> None:
@@ -258,8 +254,7 @@ class CounterStore:
         today = now.astimezone(UTC).date()
         if self._window_for == today:
             return
-        with store_errors():
-            await roll_windows(self.client, self._roll, self.shards, today)
+        await roll_windows(self.client, self.shards, today)
         self._window_for = today
 
 
@@ -268,52 +263,39 @@ def _day_zset_expiry(day_name: str) -> int:
     return int((day_start + timedelta(days=keys.DAY_ZSET_TTL_DAYS + 1)).timestamp())
 
 
-def window_bounds(today: date) -> tuple[date, date]:
-    """The last 30 UTC days including ``today``."""
-    return today - timedelta(days=keys.WINDOW_DAYS - 1), today
+async def roll_windows(client: RedisClient, shards: int, today: date) -> None:
+    """Bring every shard's w30 leaderboards forward to the window ending ``today`` (idempotent).
 
-
-async def roll_windows(client: aioredis.Redis, roll: Any, shards: int, today: date) -> None:
-    """Bring every shard's w30 leaderboards to the window ending ``today`` (idempotent)."""
+    Only forward: a board already at or past that window (a worker whose clock is ahead
+    moved it) stays, so two workers with clocks a little apart do not move it to and fro,
+    and a window start read from ``meta`` never goes back (readers rely on it).
+    """
     start, end = window_bounds(today)
     for _attempt in range(5):
-        async with client.pipeline(transaction=False) as pipe:
-            for shard in range(shards):
-                for repo_type in keys.COUNTED_TYPES:
-                    pipe.hmget(keys.meta(shard), f"{repo_type}:start", f"{repo_type}:end")
-            bounds = await pipe.execute()
-        pending = 0
-        async with client.pipeline(transaction=False) as pipe:
-            it = iter(bounds)
-            for shard in range(shards):
-                for repo_type in keys.COUNTED_TYPES:
-                    cur_start, cur_end = next(it)
-                    if cur_start is not None and cur_start.decode() == start.isoformat():
-                        continue
-                    leaving, entering = _window_moves(cur_start, cur_end, start, end)
-                    day_keys = [keys.day(shard, repo_type, d.isoformat()) for d in leaving + entering]
-                    await roll(keys=[keys.meta(shard), keys.window(shard, repo_type), *day_keys],
-                               args=[repo_type, cur_start.decode() if cur_start else "",
-                                     start.isoformat(), end.isoformat(), len(leaving)], client=pipe)
-                    pending += 1
-            if not pending:
-                return
-            replies = await pipe.execute()
-        if all(r in (b"ok", "ok") for r in replies):
+        with store_errors():
+            async with client.pipeline(transaction=False) as pipe:
+                for shard in range(shards):
+                    for repo_type in keys.COUNTED_TYPES:
+                        pipe.hmget(keys.meta(shard), f"{repo_type}:start", f"{repo_type}:end")
+                bounds = iter(await pipe.execute())
+        commands: list[Command] = []
+        for shard in range(shards):
+            for repo_type in keys.COUNTED_TYPES:
+                cur_start, cur_end = (_text(v) for v in next(bounds))
+                if cur_start is not None and cur_start >= start.isoformat():
+                    continue  # ISO days compare as strings
+                move = moves((cur_start, cur_end), start, end)
+                day_keys = [keys.day(shard, repo_type, d) for d in (*move.sub, *move.add)]
+                commands.append(ROLL.call(
+                    [keys.meta(shard), keys.window(shard, repo_type), *day_keys],
+                    [repo_type, cur_start or "", start.isoformat(), end.isoformat(), len(move.sub)]))
+        if not commands:
+            return
+        replies = await run(client, commands, _SCRIPTS)
+        if all(_text(r) == "ok" for r in replies):
             return
     raise StoreUnavailable("the 30-day leaderboards keep moving under this roll; retry later")
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def _window_moves(cur_start: bytes | None, cur_end: bytes | None, start: date,
-                  end: date) -> tuple[list[date], list[date]]:
-    """Days leaving the current window and days entering the new one."""
-    if cur_start is None or cur_end is None:
-        return [], _days(start, end)
-    old_start, old_end = date.fromisoformat(cur_start.decode()), date.fromisoformat(cur_end.decode())
-    leaving = [d for d in _days(old_start, old_end) if not start <= d <= end]
-    entering = [d for d in _days(start, end) if not old_start <= d <= old_end]
-    return leaving, entering
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

@@ -93,6 +93,7 @@ def test_a_batch_applied_twice_counts_once(settings):
 
     async def scenario() -> CountingWorker:
         worker = _worker(settings, sim)
+        await worker.connect()
         counted = await worker.count(await _fetch(settings, 0, 0, 2000))
         await worker.apply(counted)
         first = snapshot(settings)
@@ -113,6 +114,7 @@ def test_a_batch_straddling_the_markers_counts_only_what_is_new(settings):
 
     async def scenario() -> CountingWorker:
         worker = _worker(settings, sim)
+        await worker.connect()
         await worker.apply(await worker.count(await _fetch(settings, 0, 0, 1000)))
         await worker.apply(await worker.count(await _fetch(settings, 0, 500, 1000)))
         return worker
@@ -141,7 +143,11 @@ def test_a_zombie_applying_a_stale_batch_changes_nothing(settings, workdir):
     expected = compute([v for _, v in records], list(sim.metadata()), now=sim.now)
     assert snapshot(settings) == expected
 
-    asyncio.run(zombie.apply(held))  # type: ignore[arg-type]
+    async def apply_late() -> None:
+        await zombie.connect()  # on this event loop, which the late apply runs on
+        await zombie.apply(held)  # type: ignore[arg-type]
+
+    asyncio.run(apply_late())
     assert _replays(zombie, "replay") > 0, "the zombie's batch should have been skipped"
     assert snapshot(settings) == expected
 

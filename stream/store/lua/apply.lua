@@ -1,41 +1,52 @@
 -- Apply one batch's increments for one shard, exactly once.
 --
--- Every key lives in the shard's hash slot. The shard's 'applied' hash keeps, per source
--- partition ("topic:partition"), the last offset whose effects are in this shard. A call
--- carries the offset range [from, to] of every partition in its batch: when all ranges
--- lie after their markers the increments are applied and the markers advance to 'to';
--- when all lie at or before them the call is a replay and nothing changes; any other
--- mix means the batch straddles a marker, and the caller must re-tally the events after
--- the returned markers. So a replayed or concurrent (zombie) batch never counts twice.
+-- Every key lives in the shard's hash slot. The shard's 'pos' hash keeps, per source
+-- partition ("topic:partition"), the fetch position up to which this shard holds every
+-- record's effects. A call carries, per partition in its batch, the positions [from, to)
+-- it covers (the previous batch ended at 'from'; 'to' is just past its last record) and
+-- 'base', what a missing marker stands for. With m the shard's marker:
+--   m == from for every partition: fresh, applied, the markers move to 'to';
+--   m >= to for every partition: a replay, nothing changes;
+--   m < from for any partition: Redis lost writes (or the shard lost everything: no
+--     marker, and 'from' is not 'base'); nothing is applied and the markers go back to
+--     the caller, who counts again from them ({'gap', ...});
+--   anything else straddles a marker: the caller re-tallies the events from the returned
+--     markers ({'conflict', ...}).
+-- So a replayed or concurrent (zombie) batch never counts twice, and a lost write is
+-- never skipped over.
 --
--- KEYS[1] applied hash, KEYS[2] window meta hash, KEYS[3..] the shard-level keys named
--- by index in the payload (window and all-time zsets, day zsets, dedupe sets). Per-repo
--- hashes are named from KEYS[1]'s prefix ("hc:{N}:") so they share its slot.
+-- KEYS[1] pos hash, KEYS[2] window meta hash, KEYS[3..] every other key the call
+-- touches, named by index in the payload: per-repo hashes, window and all-time zsets,
+-- day zsets, dedupe sets. All of them carry the shard's hash tag: one slot.
 -- ARGV[1] msgpack payload: {parts, expire, types, incr}
---   parts  {{field, from, to}, ...}
+--   parts  {{field, from, to, base}, ...}
 --   expire {{key idx, expire-at unix s}, ...}
 --   types  {{type, window key idx, all-time key idx}, ...}
---   incr   {{type, repo key, day zset idx, member, day, n, members}, ...}
+--   incr   {{type, repo hash idx, day zset idx, member, day, n, members}, ...}
 --          where members, when not empty, is a dataset day's {{dedupe set idx, digest}, ...}:
 --          it adds one per digest not yet in its 5-minute bucket set (n is then 0).
--- Returns {'ok', counted, duplicates} | {'dup'} | {'conflict', marker1, marker2, ...}.
+-- Returns {'ok', counted, duplicates} | {'dup'} | {'gap' | 'conflict', marker1, marker2, ...}
+-- (a missing marker is returned as -1).
 
-local applied = KEYS[1]
-local prefix = string.sub(applied, 1, -8) -- strip "applied"
+local pos = KEYS[1]
 local payload = cmsgpack.unpack(ARGV[1])
 local parts, expire, types, incr = payload[1], payload[2], payload[3], payload[4]
 
-local markers = {}
-local fresh, stale = 0, 0
+local markers, stored = {}, {}
+local fresh, stale, gap = 0, 0, false
 for i, part in ipairs(parts) do
-  local m = tonumber(redis.call('HGET', applied, part[1]) or '-1')
-  if m >= part[3] then stale = stale + 1 elseif m < part[2] then fresh = fresh + 1 end
-  markers[i] = m
+  local found = redis.call('HGET', pos, part[1])
+  local m = found and tonumber(found) or part[4]
+  markers[i], stored[i] = m, found and m or -1
+  if m < part[2] then gap = true
+  elseif m == part[2] then fresh = fresh + 1
+  elseif m >= part[3] then stale = stale + 1 end
 end
-if stale == #parts then return {'dup'} end
-if fresh ~= #parts then
-  local out = {'conflict'}
-  for i = 1, #parts do out[i + 1] = markers[i] end
+if gap or fresh ~= #parts then
+  if not gap and stale == #parts then return {'dup'} end
+  -- a gap reports what is stored (-1: nothing), a straddle where to count again from
+  local out, from = {gap and 'gap' or 'conflict'}, gap and stored or markers
+  for i = 1, #parts do out[i + 1] = from[i] end
   return out
 end
 
@@ -49,7 +60,7 @@ end
 
 local counted, duplicates = 0, 0
 for _, e in ipairs(incr) do
-  local t, repo, dayset, member, day, n, members = e[1], prefix .. 'repo:' .. e[2], KEYS[e[3]], e[4], e[5], e[6], e[7]
+  local t, repo, dayset, member, day, n, members = e[1], KEYS[e[2]], KEYS[e[3]], e[4], e[5], e[6], e[7]
   if #members > 0 then
     n = 0
     for _, m in ipairs(members) do
@@ -71,5 +82,5 @@ end
 
 -- Expiries last, once the keys exist.
 for _, x in ipairs(expire) do redis.call('EXPIREAT', KEYS[x[1]], x[2]) end
-for i, part in ipairs(parts) do redis.call('HSET', applied, part[1], part[3]) end
+for _, part in ipairs(parts) do redis.call('HSET', pos, part[1], part[3]) end
 return {'ok', counted, duplicates}

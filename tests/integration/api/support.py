@@ -128,7 +128,7 @@ class ApiClient:
 
     def close(self) -> None:
         self._portal.call(self._client.aclose)
-        self._portal.call(self.app.state.api.client.aclose)
+        self._portal.call(self.app.state.api.aclose)
         self._portal_cm.__exit__(None, None, None)
 
 

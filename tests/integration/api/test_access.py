@@ -56,7 +56,7 @@ async def _count(redis_url: str) -> None:
         tally = Tally()
         for key, n in COUNTED.items():
             tally.plain[(key, now.date().isoformat())] = n
-        await store.apply(tally, [PartitionRange("access-test:0", 0, 0)])
+        await store.apply(tally, [PartitionRange("access-test:0", 0, 1, 0)])
     finally:
         await client.aclose()
 
@@ -292,7 +292,7 @@ def test_tokens_and_buckets_can_live_in_a_redis_of_their_own(redis_url: str, tmp
 
 # -- the Redis ACL of docs/API.md -------------------------------------------------------------
 
-COMMANDS = "-@all +@read +@connection +evalsha +script|load +hset +pexpire +time"
+COMMANDS = "-@all +@read +@connection +evalsha +script|load +hset +pexpire +time +info"
 API_ACL = f"resetkeys %R~hc:* ~hc:rl:* resetchannels {COMMANDS}"
 READ_ONLY_ACL = f"resetkeys %R~hc:* resetchannels {COMMANDS}"
 

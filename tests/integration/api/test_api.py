@@ -112,7 +112,7 @@ def test_top_of_the_last_30_days(filled: Filled, api: ApiClient, repo_type: str)
 @pytest.mark.parametrize("limit", [1, 7, 100, 1000])
 def test_leaders_read_less_but_equal_the_full_top(filled: Filled, api: ApiClient, limit: int, all_time: bool) -> None:
     # The two-phase read ranks like reading `limit` entries of every shard, and like the reference.
-    reader = api.app.state.api.reader
+    reader = api.call(api.app.state.api.reader)
     for repo_type in ("model", "dataset"):
         fast = api.call(lambda t=repo_type: reader.leaders(t, limit, all_time=all_time, today=filled.today))
         full = api.call(lambda t=repo_type: reader.top((t,), limit, all_time=all_time, today=filled.today))

@@ -52,7 +52,7 @@ def accepted_nodelay(listener: socket.socket) -> int:
 def test_the_command_refuses_a_url_that_is_not_redis() -> None:
     result = CliRunner().invoke(api, ["--redis-url", "http://example.org"])
     assert result.exit_code == 2
-    assert "expected redis://" in result.output
+    assert "expected redis[s]://" in result.output
 
 
 def test_the_command_reads_redis_url_from_the_environment() -> None:
