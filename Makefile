@@ -47,6 +47,8 @@ lint: install
 
 test: install kafka lint
 	$(BIN)/pytest -q
+	@# The demo runs on Tansu: the smoke tests prove the worker there too.
+	HUBCOUNTER_TEST_BROKER=tansu $(BIN)/pytest -q -m smoke
 
 test-unit: install
 	$(BIN)/pytest -q -m unit

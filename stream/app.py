@@ -26,6 +26,7 @@ import faust
 import mode
 from faust.web import Request, Response, View
 
+from stream import kafka
 from stream.errors import StoreUnavailable
 from stream.rules import load_registry
 from stream.settings import Settings
@@ -117,7 +118,12 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
 
 def _crash_if_failed(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.critical("counting worker failed", exc_info=task.exception())
+        exc = task.exception()
+        refused = kafka.refusal(exc)
+        if refused is not None:  # a setting to fix, not a bug: one line, no traceback
+            log.critical("counting worker stopped: %s", refused)
+        else:
+            log.critical("counting worker failed", exc_info=exc)
         # A dead hot path must not leave a process that looks alive. Exiting at once is
         # safe: nothing unapplied was committed, so a successor replays it.
         logging.shutdown()
@@ -125,7 +131,13 @@ def _crash_if_failed(task: asyncio.Task) -> None:
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run the worker until SIGTERM/SIGINT (the ``hubcounter worker`` command)."""
+    """Run the worker until SIGTERM/SIGINT (the ``hubcounter worker`` command).
+
+    Raises :class:`KafkaAccessError` before anything starts if Kafka refuses the worker
+    for good (TLS, credentials, ACLs on its topics or group).
+    """
+    asyncio.run(kafka.preflight(settings.kafka, [settings.events_topic, settings.metadata_topic,
+                                                 settings.dlq_topic], settings.group))
     app, _ = create_app(settings)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 

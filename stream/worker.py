@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from stream import kafka
 from stream.counting import COUNTED, DATASET_CANDIDATE, Counter, Rules, Tally
 from stream.errors import EventError, StoreUnavailable
 from stream.events import parse_event
@@ -100,7 +101,8 @@ class CountingWorker:
         self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5,
                                         socket_connect_timeout=2)
         self.store = CounterStore(self._redis, settings.shards, settings.lateness)
-        self.feed = MetadataFeed(settings.kafka_bootstrap, settings.metadata_topic, self.libraries,
+        self.kafka = settings.kafka
+        self.feed = MetadataFeed(self.kafka, settings.metadata_topic, self.libraries,
                                  on_record=lambda: self.metrics.metadata_repos.set(len(self.libraries)))
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -124,8 +126,9 @@ class CountingWorker:
             # The dead letters of a batch go out as one record batch per partition, sent at
             # once: a batch cap smaller than a batch's dead letters would queue the rest
             # behind the first's delivery, one round trip each.
-            self._producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
-                                              linger_ms=0, max_batch_size=512 * 1024)
+            # acks=all, and idempotent (KAFKA_IDEMPOTENCE): a send retried after a leader
+            # change is written once.
+            self._producer = kafka.producer(self.kafka, acks="all", linger_ms=0, max_batch_size=512 * 1024)
             await self._retry("start the dead-letter producer", self._producer.start)
             self._consumer = self._make_consumer()
             await self._retry("start the events consumer", self._consumer.start)
@@ -151,8 +154,10 @@ class CountingWorker:
     def _make_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
         install()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap, group_id=s.group, enable_auto_commit=False,
+        consumer = kafka.consumer(
+            self.kafka, group_id=s.group, enable_auto_commit=False,
+            # Records of aborted transactions never count (nor do transactions still open).
+            isolation_level="read_committed",
             auto_offset_reset="earliest", session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(s.session_timeout_ms // 4, 100),
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,

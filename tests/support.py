@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
-from stream.devstack import ManagedProcess, wait_ready, worker_process
+from stream import kafka
+from stream.devstack import ManagedProcess, Stack, free_port, wait_ready, worker_process
+from stream.kafka import KafkaConnection
 from stream.settings import Settings
 from stream.store import keys
 from stream.topics import ensure_topics, topic_specs
 
 Record = tuple[bytes | None, bytes | None]
+_ids = itertools.count()
 
 
-async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> dict[int, int]:
+def isolated_settings(stack: Stack, name: str, **overrides: object) -> Settings:
+    """Settings on ``stack`` whose topics and group are named for one test (``name``), never shared."""
+    prefix = f"t{next(_ids)}-{name[:40]}".replace("[", "-").replace("]", "")
+    values: dict[str, object] = {
+        "kafka_bootstrap": stack.kafka_bootstrap, "redis_url": stack.redis_url,
+        "kafka_idempotence": stack.idempotence, "group": f"{prefix}-group",
+        "events_topic": f"{prefix}-events", "metadata_topic": f"{prefix}-metadata",
+        "dlq_topic": f"{prefix}-dlq", "web_port": free_port(), "shards": 16, "batch_size": 5000,
+    }
+    return Settings(**{**values, **overrides})
+
+
+async def produce(connection: KafkaConnection, topic: str, records: Iterable[Record]) -> dict[int, int]:
     """Send (key, value) records; return the last offset written to each partition."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=1 << 20,
-                                max_request_size=4 << 20)
+    # Idempotent (but on Tansu): a send retried across a broker outage is still written once.
+    producer = kafka.producer(connection, linger_ms=10, max_batch_size=1 << 20, max_request_size=4 << 20)
     await producer.start()
     try:
         futures = [await producer.send(topic, key=key, value=value) for key, value in records]
@@ -34,17 +50,17 @@ async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> dict
         await producer.stop()
 
 
-def create_topics(settings: Settings, partitions: int = 4) -> None:
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings, partitions)))
+def create_topics(settings: Settings, partitions: int = 4, replication: int = 1) -> None:
+    asyncio.run(ensure_topics(settings.kafka, topic_specs(settings, partitions, replication)))
 
 
 def send(settings: Settings, topic: str, records: Iterable[Record]) -> dict[int, int]:
-    return asyncio.run(produce(settings.kafka_bootstrap, topic, list(records)))
+    return asyncio.run(produce(settings.kafka, topic, list(records)))
 
 
-async def committed(bootstrap: str, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+async def committed(connection: KafkaConnection, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
     """The group's committed offsets (a consumer that never subscribes, so never joins)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = kafka.consumer(connection, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         return {p: (await consumer.committed(TopicPartition(topic, p))) or -1 for p in partitions}
@@ -58,18 +74,17 @@ def wait_committed(settings: Settings, last: dict[int, int], timeout: float = 12
     deadline = time.monotonic() + timeout
     seen: dict[int, int] = {}
     while time.monotonic() < deadline:
-        seen = asyncio.run(committed(settings.kafka_bootstrap, settings.group, settings.events_topic, last))
+        seen = asyncio.run(committed(settings.kafka, settings.group, settings.events_topic, last))
         if all(seen.get(p, -1) >= offset + 1 for p, offset in last.items()):
             return
         time.sleep(0.5)
     raise AssertionError(f"group {settings.group} committed {seen}, expected past {last}")
 
 
-def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 30.0) -> list:
-    """Read ``expected`` records of a topic from the beginning."""
+def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 30.0, **options: object) -> list:
+    """Read ``expected`` records of a topic from the beginning (``options``: the consumer's)."""
     async def run() -> list:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
-                                    auto_offset_reset="earliest", group_id=None)
+        consumer = kafka.consumer(settings.kafka, topic, auto_offset_reset="earliest", group_id=None, **options)
         await consumer.start()
         out: list = []
         try:
@@ -140,8 +155,8 @@ class Feeder:
             self._error = exc
 
     async def _produce(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=10,
-                                    max_batch_size=1 << 20, max_request_size=4 << 20)
+        producer = kafka.producer(self.settings.kafka, linger_ms=10, max_batch_size=1 << 20,
+                                  max_request_size=4 << 20)
         await producer.start()
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -162,6 +177,6 @@ class Feeder:
 
 def committed_total(settings: Settings, partitions: int = 4) -> int:
     """How many events the group has committed over all partitions of its topic."""
-    offsets = asyncio.run(committed(settings.kafka_bootstrap, settings.group, settings.events_topic,
+    offsets = asyncio.run(committed(settings.kafka, settings.group, settings.events_topic,
                                     range(partitions)))
     return sum(max(o, 0) for o in offsets.values())
