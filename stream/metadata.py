@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from aiokafka.errors import KafkaError
 
 from stream import kafka
 
@@ -119,8 +119,8 @@ class MetadataFeed:
                 found = consumer.partitions_for_topic(self.topic)
             if found:
                 return [TopicPartition(self.topic, p) for p in sorted(found)]
-            if self.topic in consumer._client.cluster.unauthorized_topics:
-                kafka.raise_if_refused(TopicAuthorizationFailedError(self.topic), self.connection)
+            # A topic this client may not see is "not found" too: ask whether it is denied.
+            await kafka.preflight(self.connection, [self.topic])
             log.warning("metadata topic %s not found yet; waiting", self.topic)
             await asyncio.sleep(1.0)
 

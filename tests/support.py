@@ -81,6 +81,19 @@ def wait_committed(settings: Settings, last: dict[int, int], timeout: float = 12
     raise AssertionError(f"group {settings.group} committed {seen}, expected past {last}")
 
 
+def end_offsets(settings: Settings, topic: str, partitions: int) -> dict[int, int]:
+    """Each partition's end offset (Apache Kafka's are exact; Tansu reports them low)."""
+    async def run() -> dict[int, int]:
+        consumer = kafka.consumer(settings.kafka, group_id=None)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+            return {tp.partition: end for tp, end in ends.items()}
+        finally:
+            await consumer.stop()
+    return asyncio.run(run())
+
+
 def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 30.0, **options: object) -> list:
     """Read ``expected`` records of a topic from the beginning (``options``: the consumer's)."""
     async def run() -> list:
