@@ -6,7 +6,8 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -15,7 +16,9 @@ from aiokafka import TopicPartition
 from stream import kafka
 from stream.devstack import ManagedProcess, Stack, free_port, wait_ready, worker_process
 from stream.kafka import KafkaConnection
+from stream.reference import compute
 from stream.settings import Settings
+from stream.simulate import Simulation
 from stream.store import keys
 from stream.topics import ensure_topics, topic_specs
 
@@ -94,15 +97,18 @@ def end_offsets(settings: Settings, topic: str, partitions: int) -> dict[int, in
     return asyncio.run(run())
 
 
-def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 30.0, **options: object) -> list:
-    """Read ``expected`` records of a topic from the beginning (``options``: the consumer's)."""
+def read_topic(settings: Settings, topic: str, expected: int | Callable[[list], bool], timeout: float = 30.0,
+               **options: object) -> list:
+    """Read a topic from the beginning until ``expected`` records came, or ``expected(records)``
+    says enough (``options``: the consumer's)."""
+    enough = expected if callable(expected) else lambda got: len(got) >= expected
     async def run() -> list:
         consumer = kafka.consumer(settings.kafka, topic, auto_offset_reset="earliest", group_id=None, **options)
         await consumer.start()
         out: list = []
         try:
             deadline = time.monotonic() + timeout
-            while len(out) < expected and time.monotonic() < deadline:
+            while not enough(out) and time.monotonic() < deadline:
                 for records in (await consumer.getmany(timeout_ms=500)).values():
                     out += records
         finally:
@@ -125,6 +131,25 @@ def snapshot(settings: Settings) -> dict[str, dict]:
     return out
 
 
+def simulated(settings: Settings, count: int, seed: int, replication: int = 1) -> tuple[list, dict]:
+    """Create the topics, send the simulation's metadata; return its event records and the
+    expected counts."""
+    now = datetime.now(UTC)
+    sim = Simulation(seed=seed, repos=3000, now=now, bad_fraction=0.01)
+    create_topics(settings, partitions=4, replication=replication)
+    send(settings, settings.metadata_topic, sim.metadata_records())
+    records = [(r.key, r.value) for r in sim.records(count)]
+    expected = compute([value for _, value in records], metadata=list(sim.metadata()), now=now)
+    return records, expected
+
+
+def assert_exact(settings: Settings, expected: dict) -> None:
+    actual = snapshot(settings)
+    wrong = {k: (actual.get(k), expected.get(k)) for k in expected.keys() | actual.keys()
+             if actual.get(k) != expected.get(k)}
+    assert not wrong, f"{len(wrong)} repos differ, e.g. {list(wrong.items())[:3]}"
+
+
 def start_worker(settings: Settings, workdir: Path, name: str = "worker",
                  port: int | None = None) -> ManagedProcess:
     """Start a worker process and wait until it is ready to count."""
@@ -138,20 +163,30 @@ def start_worker(settings: Settings, workdir: Path, name: str = "worker",
 
 class Feeder:
     """Produces records at a steady rate from a background thread, so that disruptions in
-    a test hit a worker that is busy, not idle. ``join()`` returns the last offsets."""
+    a test hit a worker that is busy, not idle. ``join()`` returns the last offsets.
 
-    def __init__(self, settings: Settings, records: list[Record], rate: float):
+    With ``cycle`` it starts over at the end of ``records`` until :meth:`stop`; what it
+    sent, in order, is :meth:`sent_records` (a record sent twice is two events).
+    """
+
+    def __init__(self, settings: Settings, records: list[Record], rate: float, cycle: bool = False):
         self.settings = settings
         self.records = records
         self.rate = rate
+        self.cycle = cycle
         self.sent = 0
         self.last: dict[int, int] = {}
         self._error: BaseException | None = None
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
 
     def start(self) -> Feeder:
         self._thread.start()
         return self
+
+    def stop(self) -> None:
+        """Finish the chunk being sent, then stop."""
+        self._stop.set()
 
     def join(self, timeout: float = 300.0) -> dict[int, int]:
         self._thread.join(timeout)
@@ -160,6 +195,9 @@ class Feeder:
         if self._error is not None:
             raise self._error
         return self.last
+
+    def sent_records(self) -> list[Record]:
+        return [self.records[i % len(self.records)] for i in range(self.sent)]
 
     def _run(self) -> None:
         try:
@@ -174,13 +212,15 @@ class Feeder:
         loop = asyncio.get_running_loop()
         started = loop.time()
         chunk = max(1, int(self.rate / 20))
+        total = len(self.records)
         try:
-            for begin in range(0, len(self.records), chunk):
+            while not self._stop.is_set() and (self.cycle or self.sent < total):
+                end = self.sent + chunk if self.cycle else min(self.sent + chunk, total)
                 futures = [await producer.send(self.settings.events_topic, key=k, value=v)
-                           for k, v in self.records[begin:begin + chunk]]
+                           for k, v in (self.records[i % total] for i in range(self.sent, end))]
                 for meta in await asyncio.gather(*futures):
                     self.last[meta.partition] = max(self.last.get(meta.partition, -1), meta.offset)
-                self.sent = begin + len(futures)
+                self.sent = end
                 ahead = self.sent / self.rate - (loop.time() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
@@ -193,3 +233,60 @@ def committed_total(settings: Settings, partitions: int = 4) -> int:
     offsets = asyncio.run(committed(settings.kafka, settings.group, settings.events_topic,
                                     range(partitions)))
     return sum(max(o, 0) for o in offsets.values())
+
+
+class ProgressWatch:
+    """Samples, every ``interval`` seconds from a background thread, the last offset the
+    worker applied to Redis per partition (the shards' markers), to find how long each
+    partition stood still: a leader change's cost in counting delay."""
+
+    def __init__(self, settings: Settings, interval: float = 0.05):
+        self.settings, self.interval = settings, interval
+        self.advances: dict[int, list[float]] = {}  # partition -> monotonic times its offset moved on
+        self._last: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress-watch", daemon=True)
+
+    def start(self) -> ProgressWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def longest_stall(self, partitions: Iterable[int], after: float) -> float:
+        """The longest time any of ``partitions`` went without progress, from ``after`` on
+        (between two advances: a stream that simply ended is not a stall)."""
+        worst = 0.0
+        for partition in partitions:
+            times = [t for t in self.advances.get(partition, []) if t >= after]
+            before = [t for t in self.advances.get(partition, []) if t < after]
+            if before:
+                times.insert(0, before[-1])
+            worst = max([worst, *(b - a for a, b in itertools.pairwise(times))])
+        return worst
+
+    def _run(self) -> None:
+        client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2)
+        prefix = f"{self.settings.events_topic}:"
+        while not self._stop.wait(self.interval):
+            try:
+                pipe = client.pipeline(transaction=False)
+                for shard in range(self.settings.shards):
+                    pipe.hgetall(keys.applied(shard))
+                markers = pipe.execute()
+            except redis.RedisError:
+                continue
+            now = time.monotonic()
+            latest: dict[int, int] = {}
+            for fields in markers:
+                for field, offset in fields.items():
+                    name = field.decode()
+                    if name.startswith(prefix):
+                        partition = int(name[len(prefix):])
+                        latest[partition] = max(latest.get(partition, -1), int(offset))
+            for partition, offset in latest.items():
+                if offset > self._last.get(partition, -1):
+                    self._last[partition] = offset
+                    self.advances.setdefault(partition, []).append(now)

@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from stream import kafka
 from stream.devstack.process import ManagedProcess, free_port
 from stream.errors import ServiceMissing
@@ -70,9 +72,16 @@ def kafka_classpath() -> Path:
     return path
 
 
-def java_argv(main_class: str, *args: str, heap: str = _HEAP, log4j: Path | None = None) -> list[str]:
-    """``java`` running ``main_class`` of the Kafka classpath."""
+def java_argv(main_class: str, *args: str, heap: str = _HEAP, log4j: Path | None = None,
+              quick_start: bool = True) -> list[str]:
+    """``java`` running ``main_class`` of the Kafka classpath.
+
+    ``quick_start`` compiles with the fast JIT only: a short-lived tool or a test broker
+    starts sooner on two cores; a broker that must be fast (the benchmarks') turns it off.
+    """
     argv = ["java", heap, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true"]
+    if quick_start:
+        argv.append("-XX:TieredStopAtLevel=1")
     if log4j is not None:
         argv.append(f"-Dlog4j2.configurationFile={log4j}")
     return [*argv, "-cp", f"{kafka_classpath()}/*", main_class, *args]
@@ -124,6 +133,7 @@ class KafkaCluster:
     workdir: Path
     size: int = 1
     security: KafkaSecurity | None = None
+    quick_start: bool = True  # see java_argv; off where the broker's throughput is measured
     nodes: list[KafkaNode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -136,7 +146,8 @@ class KafkaCluster:
             config = node_dir / "server.properties"
             config.write_text(self._properties(i + 1, client, internal, controller, voters, node_dir / "data"))
             (node_dir / "log4j2.properties").write_text(_LOG4J)
-            argv = java_argv("kafka.Kafka", str(config), log4j=node_dir / "log4j2.properties")
+            argv = java_argv("kafka.Kafka", str(config), log4j=node_dir / "log4j2.properties",
+                             quick_start=self.quick_start)
             process = ManagedProcess(f"kafka-{i + 1}", argv, internal, node_dir / "kafka.log",
                                      start_timeout=_READY_TIMEOUT_S)
             self.nodes.append(KafkaNode(i + 1, client, internal, controller, node_dir / "data", process))
@@ -173,6 +184,12 @@ class KafkaCluster:
         for node in self.nodes:
             node.process.stop(timeout=30)
 
+    def start_stopped(self) -> None:
+        """Start every node that is not running (after a test that stopped one and failed)."""
+        for node in self.nodes:
+            if not node.running:
+                self.start_node(node.node_id)
+
     def start_node(self, node_id: int) -> None:
         """Start a stopped node again from its own log directory; wait until the cluster has it."""
         self.node(node_id).process.start()
@@ -203,17 +220,42 @@ class KafkaCluster:
         raise ServiceMissing(f"Kafka at {self.internal_bootstrap} has no {count} live brokers in time "
                              f"({seen}); see {self.workdir}/kafka-*/kafka.log")
 
+    def partitions(self, topic: str, timeout: float = 30.0) -> list[dict]:
+        """The partitions of ``topic`` as the brokers describe them (``leader``, ``replicas``, ``isr``).
+
+        While a node is down the metadata may still name it, and a request sent there fails:
+        ask again (another node answers) until ``timeout``.
+        """
+        async def run() -> list[dict]:
+            deadline = time.monotonic() + timeout
+            while True:
+                client = kafka.admin(self._internal(), request_timeout_ms=5000)
+                try:
+                    await client.start()
+                    described = await client.describe_topics([topic])
+                    return sorted(described[0]["partitions"], key=lambda p: p["partition"])
+                except KafkaError:
+                    if time.monotonic() > deadline:
+                        raise
+                finally:
+                    await client.close()
+                await asyncio.sleep(0.2)
+        return asyncio.run(run())
+
     def leaders(self, topic: str) -> dict[int, int]:
         """Partition -> node id of its leader (-1 while it has none)."""
-        async def run() -> dict[int, int]:
-            client = kafka.admin(self._internal())
-            await client.start()
-            try:
-                described = await client.describe_topics([topic])
-            finally:
-                await client.close()
-            return {p["partition"]: p["leader"] for p in described[0]["partitions"]}
-        return asyncio.run(run())
+        return {p["partition"]: p["leader"] for p in self.partitions(topic)}
+
+    def wait_in_sync(self, topic: str, timeout: float = _READY_TIMEOUT_S) -> None:
+        """Block until every replica of every partition of ``topic`` is in sync again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lagging = [p["partition"] for p in self.partitions(topic) if set(p["isr"]) != set(p["replicas"])]
+            if not lagging:
+                return
+            if time.monotonic() > deadline:
+                raise ServiceMissing(f"partitions {lagging} of {topic} not in sync after {timeout:.0f} s")
+            time.sleep(0.2)
 
     def grant(self, user: str, operations: tuple[str, ...], *, topics: tuple[str, ...] = (),
               groups: tuple[str, ...] = ()) -> None:

@@ -49,9 +49,10 @@ class Stack:
 @contextlib.contextmanager
 def embedded_stack(
     *, kafka_bootstrap: str | None = None, redis_url: str | None = None,
-    workdir: Path | None = None, durable_redis: bool = True, broker: Broker = "tansu",
+    workdir: Path | None = None, durable_redis: bool = True, broker: Broker = "tansu", quick_start: bool = True,
 ) -> Iterator[Stack]:
-    """Start whatever is not given (broker, Redis) and stop it on exit."""
+    """Start whatever is not given (broker, Redis) and stop it on exit (``quick_start``: see
+    :func:`stream.devstack.kafka.java_argv`)."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="hubcounter-")
@@ -62,7 +63,7 @@ def embedded_stack(
         kind: str = "external" if kafka_bootstrap else broker
         if not kafka_bootstrap:
             if broker == "kafka":
-                cluster = KafkaCluster(workdir / "kafka")
+                cluster = KafkaCluster(workdir / "kafka", quick_start=quick_start)
                 started.append(cluster)
                 cluster.start()
                 kafka, kafka_bootstrap = cluster.nodes[0].process, cluster.bootstrap

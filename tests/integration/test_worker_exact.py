@@ -11,43 +11,23 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 
 from stream.devstack import free_port
 from stream.reference import compute
 from stream.settings import Settings
-from stream.simulate import Simulation
 from tests.support import (
     Feeder,
+    assert_exact,
     committed_total,
-    create_topics,
     send,
-    snapshot,
+    simulated,
     start_worker,
     wait_committed,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def simulated(settings: Settings, count: int, seed: int) -> tuple[list, dict]:
-    """Send the simulation's metadata; return its event records and the expected counts."""
-    now = datetime.now(UTC)
-    sim = Simulation(seed=seed, repos=3000, now=now, bad_fraction=0.01)
-    create_topics(settings, partitions=4)
-    send(settings, settings.metadata_topic, sim.metadata_records())
-    records = [(r.key, r.value) for r in sim.records(count)]
-    expected = compute([value for _, value in records], metadata=list(sim.metadata()), now=now)
-    return records, expected
-
-
-def assert_exact(settings: Settings, expected: dict) -> None:
-    actual = snapshot(settings)
-    wrong = {k: (actual.get(k), expected.get(k)) for k in expected.keys() | actual.keys()
-             if actual.get(k) != expected.get(k)}
-    assert not wrong, f"{len(wrong)} repos differ, e.g. {list(wrong.items())[:3]}"
 
 
 @pytest.mark.smoke
