@@ -320,6 +320,8 @@ class KafkaCluster:
             "default.replication.factor": replicas,
             "num.partitions": 1,
             "group.initial.rebalance.delay.ms": 0,
+            # Tests and benchmarks use short session timeouts (Kafka refuses < 6 s by default).
+            "group.min.session.timeout.ms": 1000,
             "num.io.threads": 4,
             "num.network.threads": 2,
             # The compaction tests want the cleaner to run soon and within a small heap.
