@@ -1,10 +1,14 @@
 """``python -m bench all [--broker kafka|tansu] [--quick] [--only NAME ...] [--out docs/BENCHMARKS.md]``.
 
+(``python -m bench fuzz-api [--requests N]`` fuzzes the read API instead: see
+``bench/fuzz_api.py``.)
+
 Starts the embedded stack (Apache Kafka by default, or Tansu), produces the workload once,
 then runs the selected benchmarks:
 the throughput contenders in rounds (each round runs every contender once, in turn, on
 the same topic), the latency run at half the worker's best rate, the memory figures, the
-rule-engine micro-benchmark and, when ``bench/api_bench.py`` exists, the API benchmark.
+rule-engine and event-parser micro-benchmarks, the API benchmark and the API fuzzing
+(``fuzz``: generated requests, no 5xx allowed).
 Prints the tables; ``--out`` writes the markdown page, ``--json`` the raw figures.
 """
 
@@ -24,12 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import machine, report
+from bench import machine, report, sections
 from bench.child import reap
 from bench.stats import RunSummary
 
 THROUGHPUT = ("drain", "drain_stock", "worker", "faust", "faust_batched", "quix")
-NAMES = (*THROUGHPUT, "latency", "memory", "rules", "api")
+NAMES = (*THROUGHPUT, "latency", "memory", "rules", "parse", "api", "fuzz")
 NEEDS_STACK = {*THROUGHPUT, "latency", "memory"}
 
 
@@ -71,10 +75,23 @@ class Session:
 
             log("rules")
             self.results["rules"] = self.attempt("rules", lambda: rules_bench.run(self.quick))
+        if "parse" in self.selected:
+            from bench import parse_bench
+
+            log("parse")
+            self.results["parse"] = self.attempt("parse", lambda: parse_bench.run(self.quick))
         if "api" in self.selected and importlib.util.find_spec("bench.api_bench") is not None:
             log("api")
             self.results["api"] = self.attempt(
                 "api", lambda: importlib.import_module("bench.api_bench").run(self.quick))
+        if "fuzz" in self.selected:
+            from bench import fuzz_api
+
+            log("fuzz")
+            fuzzed = self.results["fuzz"] = self.attempt(
+                "fuzz", lambda: fuzz_api.run(600 if self.quick else fuzz_api.DEFAULT_REQUESTS, workdir))
+            if fuzzed and fuzzed["server_errors"]:
+                self.results["errors"]["fuzz"] = f"{fuzzed['server_errors']} answers of 5xx: {fuzzed['failures'][:3]}"
 
     def _memory_and_latency(self, workload: Any) -> None:
         # The latency rig starts (worker, group join, feeder generating) while the memory
@@ -137,9 +154,10 @@ _ENTRIES = {"drain": ("drain", "run_once"), "drain_stock": ("drain", "run_stock"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["all", "render"],
+    parser.add_argument("command", choices=["all", "render", "soak"],
                         help="all: run the benchmarks (the selection is --only's); "
-                             "render: rewrite the page from a --json file of an earlier run")
+                             "render: rewrite the page from the --json files of earlier runs; "
+                             "soak: workers under chaos for --minutes, then a verdict against the reference")
     parser.add_argument("results", nargs="*", type=Path,
                         help="render: the JSON files of earlier runs (one section each, e.g. Kafka then Tansu)")
     parser.add_argument("--broker", choices=["kafka", "tansu"], default="kafka",
@@ -154,6 +172,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--note", help="a line at the top of the page (e.g. that the figures are provisional)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs of every process)")
+    soak = parser.add_argument_group("soak")
+    soak.add_argument("--minutes", type=float, default=10.0, help="soak: minutes of chaos [10]")
+    soak.add_argument("--workers", type=int, default=3, help="soak: workers in the group [3]")
+    soak.add_argument("--rate", type=float, default=3000.0, help="soak: events per second produced [3000]")
+    soak.add_argument("--seed", type=int, default=9, help="soak: seed of the traffic and of the chaos [9]")
     return parser.parse_args(argv)
 
 
@@ -188,7 +211,7 @@ def publish(runs: list[dict[str, Any]], out: Path | None) -> None:
     print(page)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(page)
+        out.write_text(sections.carry_over(out.read_text() if out.exists() else "", page))
         log(f"wrote {out}")
 
 
@@ -202,6 +225,23 @@ def render(args: argparse.Namespace) -> int:
     return 0
 
 
+def soak(args: argparse.Namespace) -> int:
+    from bench import soak as soak_bench
+
+    command = (f"python -m bench soak --minutes {args.minutes:g} --workers {args.workers} "
+               f"--rate {args.rate:g} --seed {args.seed}")
+    results = soak_bench.run(args.minutes, args.workers, args.rate, args.seed, log=log)
+    results["meta"] = {"command": command, "machine": machine.facts(), "load_end": machine.load_average()}
+    page = soak_bench.markdown(results)
+    print(page)
+    if args.out:
+        sections.write_section(args.out, "soak", page)
+        log(f"wrote the soak section of {args.out}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0 if results["verdict"]["passed"] else 1
+
+
 def _terminate(signum: int, frame: Any) -> None:
     # SIGTERM (and SIGINT, which a background shell ignores) unwind through every
     # finally, so the broker, Redis and every child process are stopped.
@@ -211,9 +251,16 @@ def _terminate(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fuzz-api"]:
+        from bench import fuzz_api
+
+        return fuzz_api.main(argv[1:])
     args = parse_args(argv)
     if args.command == "render":
         return render(args)
+    if args.command == "soak":
+        return soak(args)
     selected = [name for name in dict.fromkeys(args.only or NAMES) if name not in args.skip]
     session = Session(args.quick, selected, args.runs, args.broker)
     started, load_start = time.monotonic(), machine.load_average()

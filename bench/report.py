@@ -209,7 +209,7 @@ def _details(results: dict[str, Any], sub: str = "#") -> list[str]:
     for name, figures in (results.get("memory") or {}).items():
         out += [f"{sub}# Memory: {name.replace('_', ' ')}", "", _facts({k: _short(v) for k, v in figures.items()}),
                 ""]
-    for name, title in (("rules", "Rules"), ("api", "API")):
+    for name, title in (("rules", "Rules"), ("parse", "Event parser"), ("api", "API"), ("fuzz", "API fuzzing")):
         figures = results.get(name)
         if figures:
             out += [f"{sub}# {title} benchmark", "", _facts({k: _short(v) for k, v in figures.items()}), ""]

@@ -12,8 +12,11 @@ import orjson
 import redis.asyncio as aioredis
 
 from stream.api.commands import api
+from stream.classes.commands import classes
 from stream.demo import demo
 from stream.errors import ConfigError, KafkaAccessError
+from stream.names import RULE as NAME_RULE
+from stream.names import valid_repo
 from stream.options import settings_options
 from stream.reference import reference
 from stream.rules.commands import rules
@@ -33,6 +36,7 @@ main.add_command(simulate)
 main.add_command(reference)
 main.add_command(demo)
 main.add_command(api)
+main.add_command(classes)
 
 
 @main.command()
@@ -61,13 +65,16 @@ def topics(settings: Settings, partitions: int, replication_factor: int) -> None
 
 
 def parse_repo_id(value: str) -> tuple[str, str]:
-    """``model:org/name`` (or ``org/name``, a model) to (repo type, repo name)."""
+    """``model:org/name`` (or ``org/name``, a model) to (repo type, repo name).
+
+    The name must be one the worker counts (:mod:`stream.names`).
+    """
     repo_type, sep, name = value.partition(":")
     if not sep:
         repo_type, name = "model", value
-    parts = name.split("/")
-    if repo_type not in REPO_TYPES or not 1 <= len(parts) <= 2 or not all(parts):
-        raise click.BadParameter(f"expected TYPE:org/name with TYPE one of {', '.join(REPO_TYPES)}, got {value!r}")
+    if repo_type not in REPO_TYPES or not valid_repo(name):
+        raise click.BadParameter(f"expected TYPE:org/name with TYPE one of {', '.join(REPO_TYPES)} "
+                                 f"and names of {NAME_RULE}, got {value!r}")
     return repo_type, name
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Final
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream.errors import ConfigError
 from stream.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+
+UNCOUNTED_TOP: Final = 20  # uncounted paths kept per model and day, the rest as other
 
 
 class Settings(BaseSettings):
@@ -60,6 +63,12 @@ class Settings(BaseSettings):
                                  description="Events older than this (vs. the wall clock) are not counted")
     max_message_bytes: int = Field(64 * 1024, ge=256, validation_alias="HUBCOUNTER_MAX_MESSAGE_BYTES",
                                    description="Larger messages are dead-lettered")
+    dlq_keep_bytes: int = Field(64 * 1024, ge=0, le=256 * 1024, validation_alias="HUBCOUNTER_DLQ_KEEP_BYTES",
+                                description="Most bytes of a rejected event a dead letter keeps (it always "
+                                            "carries the event's length and SHA-256)")
+    stall_seconds: float = Field(60.0, gt=0, validation_alias="HUBCOUNTER_STALL_SECONDS",
+                                 description="/healthz fails after this long without progress while records "
+                                             "wait (outside a Redis or Kafka outage)")
     web_host: str = Field("127.0.0.1", validation_alias="HUBCOUNTER_WEB_HOST",
                           description="Address of /metrics, /healthz, /readyz")
     web_port: int = Field(6066, ge=0, le=65535, validation_alias="HUBCOUNTER_WEB_PORT",
@@ -73,6 +82,15 @@ class Settings(BaseSettings):
                         description="Counter shards in Redis (fixed once counting has started)")
     rules_file: str | None = Field(None, validation_alias="HUBCOUNTER_RULES",
                                    description="Operator rules file (YAML or JSON) on top of the shipped rules")
+    analytics: bool = Field(True, validation_alias="HUBCOUNTER_ANALYTICS",
+                            description="Record what downloads say (class, client, country, file, unique "
+                                        "downloaders) and which candidates did not count")
+    classes_file: str | None = Field(None, validation_alias="HUBCOUNTER_CLASSES",
+                                     description="Traffic classes and clients file (YAML or JSON) that "
+                                                 "replaces the shipped one")
+    top_values: int = Field(50, ge=1, le=1000, validation_alias="HUBCOUNTER_TOP_VALUES",
+                            description="Values of each breakdown kept per repo and day; the rest are "
+                                        "summed as other once the day is closed")
 
     @field_validator("kafka_bootstrap")
     @classmethod

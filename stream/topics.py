@@ -8,7 +8,7 @@ import logging
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from stream import kafka
+from stream import deadletters, kafka
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ def topic_specs(settings: Settings, partitions: int = 8, replication: int = 1) -
     durable = {"min.insync.replicas": "2"} if replication >= 3 else {}
     return [
         NewTopic(settings.events_topic, partitions, replication, topic_configs=durable),
-        NewTopic(settings.dlq_topic, 1, replication, topic_configs=durable),
+        NewTopic(settings.dlq_topic, 1, replication, topic_configs={**deadletters.topic_configs(), **durable}),
         NewTopic(settings.metadata_topic, 2, replication, topic_configs={"cleanup.policy": "compact", **durable}),
     ]
 

@@ -2,8 +2,8 @@
 
 Without ``author`` the top comes from the per-shard leaderboards (30-day window or all
 time): a few entries per shard, whatever the number of repos. With ``author`` it reads
-the organisation's index and its members' scores on those leaderboards, which is bounded
-by the size of that organisation.
+the organisation's index and its members' scores on those leaderboards, at most
+``stream.api.orgs.MAX_ORG_READ`` repos of it (see :mod:`stream.api.orgs`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ async def list_repos(state: ApiState, segment: str, sort: str | None, limit: int
     order = parse_sort(sort)
     today = state.today()
     if author is not None:
-        org = check_org(author)
-        repo_keys = [k for k in await state.reader.org_repo_keys(org) if k.startswith(f"{repo_type}:")]
+        index = await state.orgs.get(check_org(author))  # at most MAX_ORG_READ of its repos
+        repo_keys = [k for k in index.keys if k.startswith(f"{repo_type}:")]
         counted = await state.reader.totals_many(repo_keys, today)
         counted.sort(key=lambda r: (-_value(r, order), r.repo))
         return [_item(r, order) for r in counted[:limit]]

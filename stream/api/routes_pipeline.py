@@ -53,21 +53,10 @@ def pipeline_router() -> APIRouter:
     @router.get("/organizations/{org}", summary="An organisation's repos and totals")
     async def organization(state: State, org: str) -> JsonResponse:
         name = check_org(org)
-        repo_keys = await state.reader.org_repo_keys(name)
-        if not repo_keys:
+        body = await state.listings.get(("org", name), lambda: _organization(state, name))
+        if body is None:
             raise NotFound("Organization not found")
-        counted = await state.reader.totals_many(repo_keys, state.today())
-        counted.sort(key=lambda c: (-c.downloads, -c.downloads_all_time, c.repo_type, c.repo))
-        per_type: dict[str, int] = {}
-        for c in counted:
-            per_type[c.repo_type] = per_type.get(c.repo_type, 0) + 1
-        return JsonResponse({
-            "id": name, "repos": len(counted), "reposByType": per_type,
-            "downloads": sum(c.downloads for c in counted),
-            "downloadsAllTime": sum(c.downloads_all_time for c in counted),
-            "top": [{"id": c.repo, "repoType": c.repo_type, "downloads": c.downloads,
-                     "downloadsAllTime": c.downloads_all_time} for c in counted[:MAX_ORG_REPOS]],
-        })
+        return JsonResponse(body)
 
     @router.get("/suggest", summary="Counted repo ids of an organisation that start with the query")
     async def suggest(state: State, q: str = "",
@@ -89,6 +78,26 @@ async def _top_with_series(state: ApiState, repo_type: str, limit: int) -> dict[
     return {"repoType": repo_type, "start": start.isoformat(), "end": end.isoformat(), "repos": repos}
 
 
+async def _organization(state: ApiState, org: str) -> dict[str, Any] | None:
+    """An org's totals and top repos, over at most ``stream.api.orgs.MAX_ORG_READ`` of its repos."""
+    index = await state.orgs.get(org)
+    if not index.size:
+        return None
+    counted = await state.reader.totals_many(index.keys, state.today())
+    counted.sort(key=lambda c: (-c.downloads, -c.downloads_all_time, c.repo_type, c.repo))
+    per_type: dict[str, int] = {}
+    for c in counted:
+        per_type[c.repo_type] = per_type.get(c.repo_type, 0) + 1
+    return {
+        "id": org, "repos": index.size, "reposRead": len(counted), "complete": index.complete,
+        "reposByType": per_type,
+        "downloads": sum(c.downloads for c in counted),
+        "downloadsAllTime": sum(c.downloads_all_time for c in counted),
+        "top": [{"id": c.repo, "repoType": c.repo_type, "downloads": c.downloads,
+                 "downloadsAllTime": c.downloads_all_time} for c in counted[:MAX_ORG_REPOS]],
+    }
+
+
 async def _suggestions(state: ApiState, query: str, limit: int) -> list[dict[str, Any]]:
     """Ids from the org index of the query's organisation; nothing when it is no valid org."""
     org, _, prefix = query.partition("/")
@@ -98,11 +107,10 @@ async def _suggestions(state: ApiState, query: str, limit: int) -> list[dict[str
         return []  # a half-typed id is no error worth showing in a search box
     prefix = f"{org}/{prefix}".lower()
     out = []
-    for repo_key in await state.reader.org_repo_keys(org):
+    for repo_key in (await state.orgs.get(org)).keys:
         repo_type, _, repo = repo_key.partition(":")
         if repo.lower().startswith(prefix):
             out.append({"id": repo, "repoType": repo_type})
             if len(out) == limit:
                 break
     return out
-

@@ -7,13 +7,14 @@ connection pool, no counters, so API processes stay interchangeable.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import redis.asyncio as aioredis
 from fastapi import Request
 
 from stream.api.cache import TtlCache
+from stream.api.orgs import OrgIndexes
 from stream.store.reader import CounterReader
 
 
@@ -23,12 +24,19 @@ def utc_now() -> datetime:
 
 @dataclass(slots=True)
 class ApiState:
-    """The Redis client and reader of one API process, its listing cache and its clock (tests may fix it)."""
+    """The Redis client and reader of one API process, its caches and its clock (tests may fix it).
+
+    ``orgs`` reads organisation indexes, capped and cached for as long as the listings.
+    """
 
     client: aioredis.Redis
     reader: CounterReader
     listings: TtlCache
     clock: Callable[[], datetime] = utc_now
+    orgs: OrgIndexes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.orgs = OrgIndexes(self.reader, self.listings.ttl)
 
     def today(self) -> date:
         """Today's UTC date: the last day of the 30-day window."""

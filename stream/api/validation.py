@@ -2,9 +2,9 @@
 
 Every repo id, org, date, range and choice a client sends passes through here first; a
 key is only ever built from a value these functions returned, so no input can become a
-key pattern or a command. Names follow the Hub's rule: ASCII letters, digits, ``-``,
-``_`` and ``.``, 1 to 96 characters, not starting or ending with ``-`` or ``.``, and no
-``--`` or ``..`` anywhere.
+key pattern or a command. Names follow the Hub's rule, the one the worker counts by
+(:mod:`stream.names`): ASCII letters, digits, ``-``, ``_`` and ``.``, 1 to 96
+characters, not starting or ending with ``-`` or ``.``, and no ``--`` or ``..`` anywhere.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from datetime import date, timedelta
 from typing import Final, Literal
 
 from stream.api.errors import BadRequest
+from stream.names import RULE as NAME_RULE
+from stream.names import valid_part
 
 RepoType = Literal["model", "dataset"]
 Sort = Literal["downloads", "downloadsAllTime"]
 
-MAX_NAME_LENGTH: Final = 96
 MAX_RANGE_DAYS: Final = 400
 MAX_LIMIT: Final = 1000
 DEFAULT_DAYS: Final = 30
@@ -29,7 +30,6 @@ EXPANDABLE: Final = ("downloads", "downloadsAllTime")
 # Path segment of the Hub's API -> the counters' repo type.
 REPO_TYPE_OF_SEGMENT: Final[dict[str, RepoType]] = {"models": "model", "datasets": "dataset"}
 
-_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -60,11 +60,8 @@ class DayRange:
 
 def check_name(value: str, what: str = "name") -> str:
     """Return ``value`` if it is a valid org or repo name part; raise BadRequest otherwise."""
-    if (len(value) > MAX_NAME_LENGTH or not _NAME.fullmatch(value)
-            or "--" in value or ".." in value):
-        raise BadRequest(
-            f"invalid {what} {_shown(value)}: use letters, digits, '-', '_' and '.', at most "
-            f"{MAX_NAME_LENGTH} characters, not starting or ending with '-' or '.', without '--' or '..'")
+    if not valid_part(value):
+        raise BadRequest(f"invalid {what} {_shown(value)}: use {NAME_RULE}")
     return value
 
 

@@ -94,6 +94,26 @@ class CounterReader:
         members = await self.client.smembers(keys.org_repos(org))
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
+    async def org_index(self, org: str, cap: int) -> tuple[int, list[str]]:
+        """How many repos an org's index holds, and the sorted keys of at most ``cap`` of them.
+
+        A bounded read whatever the org's size: past ``cap`` members the index is scanned
+        only until ``cap`` are found (``org`` must be validated).
+        """
+        name = keys.org_repos(org)
+        size = await self.client.scard(name)
+        if size <= cap:
+            members = set(await self.client.smembers(name))
+        else:
+            members, cursor = set(), 0
+            while True:
+                cursor, found = await self.client.sscan(name, cursor, count=1000)
+                members.update(found)
+                if not cursor or len(members) >= cap:
+                    break
+        found_keys = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+        return max(size, len(found_keys)), found_keys[:cap]
+
     async def rolled_shards(self, today: date) -> int | None:
         """The shard count, once the 30-day leaderboards end on ``today``.
 

@@ -71,6 +71,19 @@ def test_url_form_is_split_and_percent_decoded_per_segment():
     assert parse_url("/datasets/org/data/resolve/main/data/train-0.parquet")[:2] == ("dataset", "org/data")
     assert parse_url("https://hub.example/spaces/org/app/resolve/main/app.py")[:2] == ("space", "org/app")
     assert parse_url("/gpt2/resolve/main/config.json")[1] == "gpt2"
+    # the host is not read: one that urlsplit refuses (and stopped the worker) is no matter
+    assert parse_url("http://[::1/org/name/resolve/main/x")[1] == "org/name"
+
+
+def test_a_repo_named_resolve_in_url_form_is_org_slash_name():
+    assert parse_url("/org/resolve/resolve/main/config.json") == ("model", "org/resolve", "main", "config.json")
+    assert parse_url("/resolve/resolve/main/config.json") == ("model", "resolve", "main", "config.json")
+
+
+def test_a_repo_type_beside_a_url_does_not_stop_the_url_form():
+    value = orjson.dumps({"timestamp": 1_795_255_200_000, "method": "GET", "status": 200, "repoType": "model",
+                          "url": "/datasets/org/d/resolve/main/x.csv"})
+    assert (parse_event(value).repo_type, parse_event(value).repo) == ("dataset", "org/d")
 
 
 def test_an_event_with_only_a_url_parses():
@@ -81,7 +94,8 @@ def test_an_event_with_only_a_url_parses():
 
 
 @pytest.mark.parametrize("url", ["org/name/resolve/main/x", "/org/name/blob/main/x", "/org/name/resolve/main",
-                                 "/a/b/c/resolve/main/x", "/org/name/resolve/main/%ff.bin"])
+                                 "/a/b/c/resolve/main/x", "/org/name/resolve/main/%ff.bin",
+                                 "/org/name/resolve/main/a//b", "//org/name/resolve/main/x", "mailto:x"])
 def test_unparseable_urls_are_rejected(url):
     value = orjson.dumps({"timestamp": 1_795_255_200_000, "method": "GET", "status": 200, "url": url})
     assert reason(value) == "bad_url"
@@ -102,6 +116,19 @@ def test_unparseable_urls_are_rejected(url):
     (raw(repoName=""), "bad_field"),
     (raw(path=""), "bad_field"),
     (raw(repoType="collection"), "unknown_repo_type"),
+    (raw()[:-1] + b', "userAgent": "Mozilla \xff"}', "not_utf8"),  # in a field the decoder skips
+    (raw()[:-1] + b', "x": "\xed\xa0\x80"}', "not_utf8"),  # an encoded surrogate
+    (b'{"timestamp": true, "x": [}', "bad_json"),  # a type error early does not hide bad syntax
+    (raw()[:-1] + b', "x": ' + b"[" * 600 + b"]" * 600 + b"}", "bad_json"),  # the decoder would recurse
+    (raw()[:-1] + b', "x": "\\ud800"}', "bad_json"),  # a lone surrogate escape
+    (raw(status="9" * 5000), "bad_field"),  # too long for int(): it used to stop the worker
+    (raw(status="0200"), "bad_field"),
+    (raw(repoName="a--b"), "bad_field"),
+    (raw(repoName="org/-name"), "bad_field"),
+    (raw(repoName="a" * 97), "bad_field"),
+    (raw(repoName="org/na me"), "bad_field"),
+    (raw(timestamp="0001-01-01T00:30:00+01:00"), "bad_timestamp"),  # a date before year 1 in UTC
+    (raw(timestamp="2100-01-01T00:00:00.001Z"), "bad_timestamp"),
 ])
 def test_malformed_events_are_rejected_with_their_reason(value, expected):
     assert reason(value) == expected

@@ -265,3 +265,33 @@ def test_openapi_describes_the_api_and_nothing_loads_from_a_cdn(api: ApiClient) 
     page = api.get("/")
     assert page.status_code == 200 and "/static/dashboard.js" in page.text
 
+
+
+def test_a_huge_organisation_is_read_in_part_and_said_so(filled: Filled, api_client_factory: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # However large an org's index, one request reads at most MAX_ORG_READ of it (here 100),
+    # says how much it read, and the answer is cached: the org cannot slow the API down.
+    import redis
+
+    from stream.api import orgs
+    from stream.store import keys
+
+    monkeypatch.setattr(orgs, "MAX_ORG_READ", 100)
+    index = keys.org_repos("huge-org")
+    client = redis.Redis.from_url(filled.settings.redis_url)
+    client.sadd(index, *[f"model:huge-org/m{i:03d}" for i in range(300)])
+    try:
+        api = api_client_factory(create_app(filled.settings.redis_url, cache_seconds=60, clock=lambda: filled.now))
+        body = api.get("/api/pipeline/organizations/huge-org").json()
+        assert (body["repos"], body["reposRead"], body["complete"], len(body["top"])) == (300, 100, False, 100)
+        ids = api.get("/api/pipeline/suggest", params={"q": "huge-org/m", "limit": 20}).json()["ids"]
+        assert len(ids) == 20 and all(i["id"].startswith("huge-org/m") for i in ids)
+        assert len(api.get("/api/models", params={"author": "huge-org", "limit": 1000}).json()) == 100
+        client.sadd(index, "model:huge-org/late")
+        assert api.get("/api/pipeline/organizations/huge-org").json()["repos"] == 300  # from the cache
+    finally:
+        client.delete(index)
+        client.close()
+    small_org, small_keys = next(iter(filled.orgs().items()))
+    body = api.get(f"/api/pipeline/organizations/{small_org}").json()
+    assert body["complete"] and body["reposRead"] == body["repos"] == len(small_keys)

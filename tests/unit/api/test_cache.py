@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from stream.api.cache import TtlCache
+from stream.api.cache import TtlCache, answer_size
 
 pytestmark = pytest.mark.unit
 
@@ -87,3 +87,35 @@ def test_zero_ttl_always_computes() -> None:
 
     asyncio.run(run())
     assert len(calls) == 3
+
+
+def test_cycling_keys_never_grow_the_cache_past_its_bounds() -> None:
+    # Ever-new keys (cycling author= values) with answers of every size: entries and weight stay bounded.
+    async def run() -> TtlCache:
+        cache = TtlCache(60.0, max_entries=50, max_weight=1_000)
+        for i in range(5_000):
+            size = i % 300
+
+            async def compute(size: int = size) -> list[int]:
+                return list(range(size))
+
+            assert len(await cache.get(("author", i), compute)) == size
+            assert len(cache) <= 50 and cache.weight <= 1_000
+        return cache
+
+    assert len(asyncio.run(run())) > 0
+
+
+def test_an_answer_heavier_than_the_whole_cache_is_returned_not_kept() -> None:
+    async def run() -> tuple[int, int]:
+        cache = TtlCache(60.0, max_weight=10)
+        answer = await cache.get("big", lambda: asyncio.sleep(0, result=list(range(50))))
+        return len(answer), len(cache)
+
+    assert asyncio.run(run()) == (50, 0)
+
+
+def test_answers_weigh_what_they_list() -> None:
+    assert answer_size([1, 2, 3]) == 4
+    assert answer_size({"id": "org", "top": [1, 2], "reposByType": {"model": 2}}) == 3
+    assert answer_size(None) == 1

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from stream import reference
-from stream.reference import compute, parse_url
+from stream.reference import Rejected, compute, read_message
 
 pytestmark = pytest.mark.unit
 
@@ -173,7 +173,7 @@ def test_dataset_non_candidates_do_not_take_the_bucket() -> None:
     lines = [ds("2026-11-21T10:00:00Z"), ds("2026-11-21T10:00:02Z")]
     result = reference.run(lines, now=late_now)
     assert total(result.counts, "dataset:org/d") == 1
-    assert result.stats["out_of_window"] == 1
+    assert result.stats["dead:too_late"] == 1
 
 
 def test_arrival_order_does_not_matter() -> None:
@@ -247,23 +247,41 @@ def test_url_form_events() -> None:
     }
 
 
+def url_parts(url: Any) -> tuple[str, str, str | None, str] | str:
+    """What one url-form event reads as: (type, repo, revision, path), or the rejection reason."""
+    read = read_message(url_ev(url))
+    if isinstance(read, Rejected):
+        return read.reason
+    return (read.repo_type, read.repo, read.revision, read.path)
+
+
 @pytest.mark.parametrize(("url", "parsed"), [
     ("/org/m/resolve/refs%2Fpr%2F1/a/b.json", ("model", "org/m", "refs/pr/1", "a/b.json")),
     ("/gpt2/resolve/main/config.json", ("model", "gpt2", "main", "config.json")),
     ("/datasets/org/d/resolve/v1/x.parquet", ("dataset", "org/d", "v1", "x.parquet")),
     ("/spaces/org/s/resolve/main/app.py", ("space", "org/s", "main", "app.py")),
     ("/org/m/resolve/main/resolve/x", ("model", "org/m", "main", "resolve/x")),
-    ("/org/m/blob/main/config.json", None),
-    ("/api/models/org/m", None),
-    ("/org/m/resolve/main/", None),
-    ("/org/m/resolve/main", None),
-    ("org/m/resolve/main/config.json", None),
-    ("", None),
-    ("not a url", None),
-    (42, None),
+    # a repo named "resolve": org/name wins when a revision and a path follow
+    ("/org/resolve/resolve/main/x", ("model", "org/resolve", "main", "x")),
+    ("/resolve/resolve/main/x", ("model", "resolve", "main", "x")),
+    ("/gpt2/resolve/resolve/x", ("model", "gpt2", "resolve", "x")),
+    ("https://hub.example:443/org/m/resolve/main/x?download=true#top", ("model", "org/m", "main", "x")),
+    ("/org/m/blob/main/config.json", "bad_url"),
+    ("/api/models/org/m", "bad_url"),
+    ("/org/m/resolve/main/", "bad_url"),
+    ("/org/m/resolve/main/a//b", "bad_url"),
+    ("//org/m/resolve/main/x", "bad_url"),
+    ("/org/m/resolve/main", "bad_url"),
+    ("org/m/resolve/main/config.json", "bad_url"),
+    ("/org/m/resolve/main/%ff.bin", "bad_url"),
+    ("", "bad_url"),
+    ("not a url", "bad_url"),
+    ("/org%2Fx/resolve/main/config.json", "bad_field"),  # a name never holds a '/'
+    ("/org/bad--name/resolve/main/config.json", "bad_field"),
+    (42, "bad_field"),
 ])
-def test_parse_url(url: Any, parsed: tuple[str, str, str, str] | None) -> None:
-    assert parse_url(url) == parsed
+def test_url_form(url: Any, parsed: tuple[str, str, str, str] | str) -> None:
+    assert url_parts(url) == parsed
 
 
 def test_legacy_bare_repo_names() -> None:
@@ -292,7 +310,7 @@ def test_legacy_bare_repo_names() -> None:
 def test_malformed_records_are_ignored(line: bytes) -> None:
     result = reference.run([line, ev()], now=NOW)
     assert result.counts == {"model:org/m": {"downloadsAllTime": 1, "daily": {DAY: 1}}}
-    assert result.stats["malformed"] == 1
+    assert sum(n for k, n in result.stats.items() if k.startswith("dead:")) == 1
 
 
 def test_naive_now_is_refused() -> None:
@@ -328,3 +346,26 @@ def test_simulated_log_counts_do_not_depend_on_arrival_order() -> None:
     assert any(k.startswith("dataset:") for k in expected)
     random.Random(3).shuffle(lines)
     assert compute(lines, metadata, NOW) == expected
+
+
+def test_cli_rejects_oversized_messages_with_the_workers_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker dead-letters a message over HUBCOUNTER_MAX_MESSAGE_BYTES; so must the reference.
+    log = tmp_path / "log.ndjson"
+    log.write_bytes(ev() + b"\n" + ev(userAgent="x" * 70_000) + b"\n")
+
+    def counted(*options: str) -> int:
+        result = CliRunner().invoke(reference.reference, [str(log), "--now", "2026-11-21T12:00:00Z", *options])
+        assert result.exit_code == 0, result.output
+        return total(orjson.loads(result.stdout), "model:org/m")
+
+    assert counted() == 1  # the default limit, 64 KiB
+    assert counted("--max-message-bytes", "100000") == 2
+    monkeypatch.setenv("HUBCOUNTER_MAX_MESSAGE_BYTES", "100000")
+    assert counted() == 2
+    assert counted("--max-message-bytes", "1000") == 1
+
+
+def test_reasons_are_counted_per_dead_letter_reason() -> None:
+    lines = [ev(), ev(status="2xx"), b"{", ev(repoName="bad--name"), ev(timestamp="2026-11-01T00:00:00Z")]
+    assert {k: v for k, v in reference.run(lines, now=NOW).stats.items() if k.startswith("dead:")} == {
+        "dead:bad_field": 2, "dead:bad_json": 1, "dead:too_late": 1}
