@@ -16,7 +16,7 @@ from aiokafka import TopicPartition
 from stream import kafka
 from stream.devstack import ManagedProcess, Stack, free_port, wait_ready, worker_process
 from stream.kafka import KafkaConnection
-from stream.reference import compute
+from stream.reference import Result, compute
 from stream.settings import Settings
 from stream.simulate import Simulation
 from stream.store import keys
@@ -148,6 +148,11 @@ def assert_exact(settings: Settings, expected: dict) -> None:
     wrong = {k: (actual.get(k), expected.get(k)) for k in expected.keys() | actual.keys()
              if actual.get(k) != expected.get(k)}
     assert not wrong, f"{len(wrong)} repos differ, e.g. {list(wrong.items())[:3]}"
+
+
+def dead_letters(reference: Result) -> int:
+    """How many of the reference's lines the worker must dead-letter (``dead:<reason>``)."""
+    return sum(n for outcome, n in reference.stats.items() if outcome.startswith("dead:"))
 
 
 def start_worker(settings: Settings, workdir: Path, name: str = "worker",
