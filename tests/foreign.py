@@ -133,8 +133,9 @@ def _java(connection: KafkaConnection, topic: str, records: Sequence[Record],
         lines += _record_lines(chunk)
         lines.append("FLUSH")
         written.committed += chunk
-    lines += [f"PRODUCER gzip {64 * 1024} 5 {topic}-java", "BEGIN", *_record_lines(aborted), "ABORT",
-              "BEGIN", *_record_lines(plan[-1][3]), "COMMIT"]
+    # Flushed before the abort: the aborted records are in the log, for the readers to skip.
+    lines += [f"PRODUCER gzip {64 * 1024} 5 {topic}-java", "BEGIN", *_record_lines(aborted), "FLUSH",
+              "ABORT", "BEGIN", *_record_lines(plan[-1][3]), "COMMIT"]
     written.aborted += aborted
     written.committed += plan[-1][3]
     argv = java_argv(str(_JAVA_PRODUCER), connection.bootstrap, topic, heap="-Xmx256m")
