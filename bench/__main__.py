@@ -1,9 +1,10 @@
-"""``python -m bench all [--quick] [--only NAME ...] [--out docs/BENCHMARKS.md]``.
+"""``python -m bench all [--broker kafka|tansu] [--quick] [--only NAME ...] [--out docs/BENCHMARKS.md]``.
 
 (``python -m bench fuzz-api [--requests N]`` fuzzes the read API instead: see
 ``bench/fuzz_api.py``.)
 
-Starts the embedded stack, produces the workload once, then runs the selected benchmarks:
+Starts the embedded stack (Apache Kafka by default, or Tansu), produces the workload once,
+then runs the selected benchmarks:
 the throughput contenders in rounds (each round runs every contender once, in turn, on
 the same topic), the latency run at half the worker's best rate, the memory figures, the
 rule-engine and event-parser micro-benchmarks, the API benchmark and the API fuzzing
@@ -31,7 +32,7 @@ from bench import machine, report, sections
 from bench.child import reap
 from bench.stats import RunSummary
 
-THROUGHPUT = ("drain", "worker", "cluster", "faust", "quix")
+THROUGHPUT = ("drain", "drain_stock", "worker", "cluster", "faust", "faust_batched", "quix")
 NAMES = (*THROUGHPUT, "latency", "memory", "rules", "parse", "api", "fuzz")
 NEEDS_STACK = {*THROUGHPUT, "latency", "memory"}
 
@@ -43,8 +44,8 @@ def log(message: str) -> None:
 class Session:
     """One invocation: the selected benchmarks, their results and their failures."""
 
-    def __init__(self, quick: bool, selected: list[str], runs: int | None):
-        self.quick, self.selected, self.runs_override = quick, selected, runs
+    def __init__(self, quick: bool, selected: list[str], runs: int | None, broker: str = "kafka"):
+        self.quick, self.selected, self.runs_override, self.broker = quick, selected, runs, broker
         self.results: dict[str, Any] = {"throughput": {}, "errors": {}}
         self.peak = 0.0
 
@@ -62,7 +63,7 @@ class Session:
         if NEEDS_STACK & set(self.selected):
             from bench.workload import prepared
 
-            with prepared(self.quick, workdir, log=log) as workload:
+            with prepared(self.quick, workdir, self.broker, log=log) as workload:
                 try:
                     self.results["workload"] = workload.describe()
                     self._throughput(workload)
@@ -113,7 +114,8 @@ class Session:
         contenders = [name for name in THROUGHPUT if name in self.selected]
         if not contenders:
             return
-        modules = {name: importlib.import_module(f"bench.{_MODULES[name]}") for name in contenders}
+        entries = {name: getattr(importlib.import_module(f"bench.{_ENTRIES[name][0]}"), _ENTRIES[name][1])
+                   for name in contenders}
         rounds = self.runs_override or workload.sizes.runs
         collected: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
         for index in range(rounds):
@@ -121,7 +123,7 @@ class Session:
                 load = machine.load_average()
                 log(f"round {index + 1}/{rounds}: {name} (load average {load})")
                 figures = self.attempt(f"{name} run {index + 1}",
-                                       lambda n=name, i=index: modules[n].run_once(workload, f"r{i}"))
+                                       lambda n=name, i=index: entries[n](workload, f"r{i}"))
                 if figures is not None:
                     figures["load_avg"] = load
                     collected[name].append(figures)
@@ -143,8 +145,11 @@ class Session:
         return latency.LiveRig(workload)
 
 
-_MODULES = {"drain": "drain", "worker": "worker_e2e", "cluster": "cluster_e2e", "faust": "faust_baseline",
-            "quix": "quix_baseline"}
+# contender -> (module of bench, its function that runs it once)
+_ENTRIES = {"drain": ("drain", "run_once"), "drain_stock": ("drain", "run_stock"), "worker": ("worker_e2e", "run_once"),
+            "cluster": ("cluster_e2e", "run_once"),
+            "faust": ("faust_baseline", "run_once"), "faust_batched": ("faust_baseline", "run_batched"),
+            "quix": ("quix_baseline", "run_once")}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -152,9 +157,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["all", "render", "soak"],
                         help="all: run the benchmarks (the selection is --only's); "
-                             "render: rewrite the page from a --json file of an earlier run; "
+                             "render: rewrite the page from the --json files of earlier runs; "
                              "soak: workers under chaos for --minutes, then a verdict against the reference")
-    parser.add_argument("results", nargs="?", type=Path, help="render: the JSON file to render")
+    parser.add_argument("results", nargs="*", type=Path,
+                        help="render: the JSON files of earlier runs (one section each, e.g. Kafka then Tansu)")
+    parser.add_argument("--broker", choices=["kafka", "tansu"], default="kafka",
+                        help="the broker of the workload: Apache Kafka (one KRaft node; default) or Tansu")
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each: under a minute")
     parser.add_argument("--only", nargs="+", action="extend", choices=NAMES, metavar="NAME",
                         help=f"run only these: {', '.join(NAMES)}")
@@ -175,7 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def canonical_command(args: argparse.Namespace) -> str:
     """The command line that reproduces the figures (without output and scratch options)."""
-    parts = ["python -m bench all"]
+    parts = ["python -m bench all", f"--broker {args.broker}"]
     if args.quick:
         parts.append("--quick")
     if args.only:
@@ -189,9 +197,18 @@ def canonical_command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def publish(results: dict[str, Any], out: Path | None) -> None:
+def broker_name(broker: str) -> str:
+    """The broker as the page names it (with Apache Kafka's version)."""
+    if broker == "tansu":
+        return "Tansu (memory storage)"
+    from stream.devstack.kafka import kafka_version
+
+    return f"Apache Kafka {kafka_version()} (one KRaft node)"
+
+
+def publish(runs: list[dict[str, Any]], out: Path | None) -> None:
     """Print the page, and write it to ``out`` when given."""
-    page = report.render(results)
+    page = report.render_all(runs)
     print(page)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -200,12 +217,12 @@ def publish(results: dict[str, Any], out: Path | None) -> None:
 
 
 def render(args: argparse.Namespace) -> int:
-    if args.results is None:
+    if not args.results:
         raise SystemExit("render needs the JSON file of a run (python -m bench all --json FILE)")
-    results = json.loads(args.results.read_text())
+    runs = [json.loads(path.read_text()) for path in args.results]
     if args.note:
-        results["meta"]["note"] = args.note
-    publish(results, args.out)
+        runs[0]["meta"]["note"] = args.note
+    publish(runs, args.out)
     return 0
 
 
@@ -246,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "soak":
         return soak(args)
     selected = [name for name in dict.fromkeys(args.only or NAMES) if name not in args.skip]
-    session = Session(args.quick, selected, args.runs)
+    session = Session(args.quick, selected, args.runs, args.broker)
     started, load_start = time.monotonic(), machine.load_average()
     workdir = Path(tempfile.mkdtemp(prefix="hubcounter-bench-"))
     try:
@@ -261,9 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     results = session.results
     results["meta"] = {"command": canonical_command(args), "quick": args.quick, "machine": machine.facts(),
+                       "broker": broker_name(args.broker),
                        "duration_s": time.monotonic() - started, "load_start": load_start,
                        "load_end": machine.load_average(), "note": args.note}
-    publish(results, args.out)
+    publish([results], args.out)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     unverified = [name for name, entry in results["throughput"].items()

@@ -17,6 +17,7 @@ worker's Lua apply, minus the 30-day window and key expiries:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -83,6 +84,33 @@ def queue_increment(pipe: Any, repo_key: str, day: str, n: int, prefix: str = PR
     pipe.hincrby(key, "all", n)
     pipe.zincrby(f"{prefix}:day:{repo_type}:{day}", n, name)
     pipe.zincrby(f"{prefix}:all:{repo_type}", n, name)
+
+
+def split(increments: Iterable[Increment]) -> tuple[dict[tuple[str, str], int], list[Increment]]:
+    """A batch's plain increments summed per (repo, day), and its dataset candidates, which
+    count only if their dedupe member is new (SADD them first, then :func:`add_new`)."""
+    plain: dict[tuple[str, str], int] = {}
+    candidates: list[Increment] = []
+    for increment in increments:
+        if increment.bucket is None:
+            key = (increment.repo_key, increment.day)
+            plain[key] = plain.get(key, 0) + 1
+        else:
+            candidates.append(increment)
+    return plain, candidates
+
+
+def queue_dedupe(pipe: Any, candidates: list[Increment]) -> None:
+    """Queue the SADD of each candidate's dedupe member (each answers 1 when it is new)."""
+    for c in candidates:
+        pipe.sadd(seen_set(c.bucket or 0), seen_member(c.repo_key, c.user or ""))
+
+
+def add_new(plain: dict[tuple[str, str], int], candidates: list[Increment], added: list[int]) -> None:
+    """Count the candidates whose dedupe member was new into ``plain``."""
+    for c, new in zip(candidates, added, strict=True):
+        if new:
+            plain[(c.repo_key, c.day)] = plain.get((c.repo_key, c.day), 0) + 1
 
 
 class Progress:

@@ -1,12 +1,16 @@
-"""The ceiling: a raw aiokafka ``getmany`` drain of the events topic (no decoding, no Redis).
+"""The ceiling: a raw ``getmany`` drain of the events topic (no decoding, no Redis).
 
-The consumer is assigned every partition (no group, so no join to wait for) and uses the
-worker's fetch settings and batch size; a run is three passes over the topic, reported by
-its median pass. The rate is taken from the return of the first ``getmany`` that held
-records to the return of the last, over the records after that first batch (whose fetch
-time is outside the window): the same steady-state window as the worker's figure (see
-:mod:`bench.worker_e2e`). ``rate_with_first_batch`` counts the first batch too, as the
-worker's own ``first_read_ms`` figure does.
+Two drains: the *lean* one reads as the worker's own consumer does (the lean record path
+of :mod:`stream.records`, ``read_committed``, the worker's CRC setting), the fair ceiling
+the worker's rate is compared with; the *stock* one is aiokafka as it comes (a
+``ConsumerRecord`` per record, CRCs checked). The consumer is assigned every partition (no
+group, so no join to wait for) and uses the worker's fetch settings and batch size; a run
+is three passes over the topic, reported by its median pass. The rate is taken from the
+return of the first ``getmany`` that held records to the return of the last, over the
+records after that first batch (whose fetch time is outside the window): the same
+steady-state window as the worker's figure (see :mod:`bench.worker_e2e`).
+``rate_with_first_batch`` counts the first batch too, as the worker's own
+``first_read_ms`` figure does.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from bench.child import run_child, write_result
+from stream import kafka
+from stream.records import install, raw_values
+from stream.settings import Settings
 
 if TYPE_CHECKING:
     from bench.workload import Workload
@@ -27,11 +34,17 @@ if TYPE_CHECKING:
 BATCH = 20_000  # the worker's default batch size
 
 
-async def drain(bootstrap: str, topic: str, last: dict[int, int], give_up_s: float = 300.0) -> dict[str, Any]:
+async def drain(bootstrap: str, topic: str, last: dict[int, int], lean: bool,
+                give_up_s: float = 300.0) -> dict[str, Any]:
     """Read every partition up to its last produced offset; return counts and times."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-                                fetch_max_bytes=64 * 1024 * 1024)
+    options: dict[str, Any] = {}
+    if lean:  # as the worker's consumer reads (stream.worker.CountingWorker._make_consumer)
+        install()
+        options = {"value_deserializer": raw_values, "isolation_level": "read_committed",
+                   "check_crcs": Settings.model_fields["check_crcs"].default}
+    consumer = kafka.consumer(kafka.KafkaConnection(bootstrap), group_id=None, enable_auto_commit=False,
+                              auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+                              fetch_max_bytes=64 * 1024 * 1024, **options)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(last)]
@@ -68,10 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--topic", required=True)
     parser.add_argument("--last-offsets", required=True, help="JSON {partition: last offset}")
     parser.add_argument("--passes", type=int, default=3, help="drains of the topic; the median is reported")
+    parser.add_argument("--lean", action="store_true", help="read as the worker's consumer does")
     parser.add_argument("--result", required=True)
     args = parser.parse_args(argv)
     last = {int(p): o for p, o in json.loads(args.last_offsets).items()}
-    passes = [asyncio.run(drain(args.bootstrap, args.topic, last)) for _ in range(args.passes)]
+    passes = [asyncio.run(drain(args.bootstrap, args.topic, last, args.lean)) for _ in range(args.passes)]
     # One pass over a short topic is a fraction of a second: take the median of a few.
     middle = sorted(passes, key=lambda p: p["rate"] or 0.0)[len(passes) // 2]
     write_result(args.result, {**middle, "pass_rates": [p["rate"] for p in passes]})
@@ -82,11 +96,20 @@ if __name__ == "__main__":
 
 
 def run_once(workload: Workload, run_id: str) -> dict[str, Any]:
-    """One drain of the whole workload in a child process; checks it read every record."""
+    """One lean drain (the worker's fetch path) of the whole workload; checks it read every record."""
+    return _drain_child(workload, f"drain-{run_id}", ["--lean"])
+
+
+def run_stock(workload: Workload, run_id: str) -> dict[str, Any]:
+    """One drain by stock aiokafka of the whole workload; checks it read every record."""
+    return _drain_child(workload, f"drain-stock-{run_id}", [])
+
+
+def _drain_child(workload: Workload, name: str, extra: list[str]) -> dict[str, Any]:
     last = workload.last_offsets()
     figures = run_child("bench.drain", ["--bootstrap", workload.settings.kafka_bootstrap, "--topic", workload.topic,
-                                        "--last-offsets", json.dumps(last)],
-                        workload.workdir, f"drain-{run_id}", timeout=300)
+                                        "--last-offsets", json.dumps(last), *extra],
+                        workload.workdir, name, timeout=300)
     figures["verified"] = figures["events"] == workload.events
     if not figures["verified"]:
         figures["error"] = f"read {figures['events']} records, produced {workload.events}"

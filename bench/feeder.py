@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.child import write_result
 from bench.kafka_io import produce_paced
+from stream.kafka import KafkaConnection
 from stream.simulate import Simulation
 
 _NOMINAL_RATE = 100_000.0  # spacing of the simulated event times; any rate near the real one does
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     while not go.exists():
         time.sleep(0.005)
     rate = float(go.read_text())
-    sent, seconds = asyncio.run(produce_paced(args.bootstrap, args.topic, records, rate, args.max_seconds,
+    sent, seconds = asyncio.run(produce_paced(KafkaConnection(args.bootstrap), args.topic, records, rate,
+                                              args.max_seconds,
                                               should_stop=stop.exists))
     write_result(args.result, {"sent": sent, "seconds": seconds, "rate": sent / seconds,
                                "distinct_records": len(records)})

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from stream import kafka
+from stream.kafka import KafkaConnection
 from stream.metadata import LibraryMap, MetadataFeed
 
 Record = tuple[bytes, bytes | None]
@@ -43,31 +45,6 @@ class Produced:
     def last_offsets(self) -> dict[int, int]:
         """The offset of the last record sent to each partition."""
         return {p: self.first_offset[p] + len(ix) - 1 for p, ix in self.order.items() if ix}
-
-    def prefix_last_offsets(self, n: int) -> dict[int, int]:
-        """Per partition, the offset of the last record among the first ``n`` sent.
-
-        The first ``n`` records overall are a prefix of every partition, because a
-        partition keeps the order in which records were sent to it.
-        """
-        out: dict[int, int] = {}
-        for partition, indices in self.order.items():
-            inside = _count_below(indices, n)
-            if inside:
-                out[partition] = self.first_offset[partition] + inside - 1
-        return out
-
-
-def _count_below(sorted_indices: list[int], n: int) -> int:
-    """How many of the ascending ``sorted_indices`` are below ``n`` (binary search)."""
-    low, high = 0, len(sorted_indices)
-    while low < high:
-        mid = (low + high) // 2
-        if sorted_indices[mid] < n:
-            low = mid + 1
-        else:
-            high = mid
-    return low
 
 
 class _Batcher:
@@ -129,14 +106,16 @@ def _placement(delivered: list[tuple[int, int, list[int]]]) -> Produced:
     return produced
 
 
-def _producer(bootstrap: str, linger_ms: int = 20) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, max_batch_size=1 << 20,
-                            max_request_size=8 << 20, request_timeout_ms=60_000)
+def _producer(connection: KafkaConnection, linger_ms: int = 20) -> AIOKafkaProducer:
+    # Not idempotent: the benchmark writes without failures to recover from, and Tansu
+    # cannot serve idempotent producers.
+    return kafka.producer(connection, linger_ms=linger_ms, max_batch_size=1 << 20, max_request_size=8 << 20,
+                          request_timeout_ms=60_000, enable_idempotence=False)
 
 
-async def produce(bootstrap: str, topic: str, records: Sequence[Record]) -> Produced:
+async def produce(connection: KafkaConnection, topic: str, records: Sequence[Record]) -> Produced:
     """Send ``records`` in order; return where each one landed."""
-    producer = _producer(bootstrap)
+    producer = _producer(connection)
     await producer.start()
     try:
         batcher = _Batcher(producer, topic, sorted(await producer.partitions_for(topic)))
@@ -148,7 +127,8 @@ async def produce(bootstrap: str, topic: str, records: Sequence[Record]) -> Prod
     return _placement(batcher.delivered)
 
 
-async def produce_paced(bootstrap: str, topic: str, records: Sequence[Record], rate: float, duration: float,
+async def produce_paced(connection: KafkaConnection, topic: str, records: Sequence[Record], rate: float,
+                        duration: float,
                         should_stop: Callable[[], bool] = lambda: False, tick: float = 0.01) -> tuple[int, float]:
     """Send ``records`` (cycled) at ``rate`` per second for ``duration`` seconds or until ``should_stop()``.
 
@@ -156,7 +136,7 @@ async def produce_paced(bootstrap: str, topic: str, records: Sequence[Record], r
     scale of the worker's batches. Returns (records sent, seconds taken): a producer
     that cannot keep up shows as an achieved rate below ``rate``.
     """
-    producer = _producer(bootstrap, linger_ms=0)
+    producer = _producer(connection, linger_ms=0)
     await producer.start()
     loop = asyncio.get_running_loop()
     sent = 0
@@ -177,10 +157,10 @@ async def produce_paced(bootstrap: str, topic: str, records: Sequence[Record], r
         await producer.stop()
 
 
-async def load_libraries(bootstrap: str, topic: str, within_s: float = 300.0) -> LibraryMap:
+async def load_libraries(connection: KafkaConnection, topic: str, within_s: float = 300.0) -> LibraryMap:
     """The whole metadata topic as a :class:`LibraryMap`, read the way the worker reads it."""
     libraries = LibraryMap()
-    feed = MetadataFeed(bootstrap, topic, libraries)
+    feed = MetadataFeed(connection, topic, libraries)
     task = asyncio.create_task(feed.run())
     try:
         await asyncio.wait_for(feed.ready.wait(), within_s)

@@ -27,6 +27,7 @@ from aiokafka.admin import NewTopic
 
 from bench.child import Child
 from bench.stats import percentile
+from stream import kafka
 from stream.devstack import ManagedProcess, wait_ready, worker_process
 from stream.store import keys
 from stream.topics import ensure_topics
@@ -88,7 +89,7 @@ class LiveRig:
         self.workload = workload
         self.topic = f"bench-live-{run_id}"
         bootstrap = workload.settings.kafka_bootstrap
-        asyncio.run(ensure_topics(bootstrap, [NewTopic(self.topic, 8, 1)]))
+        asyncio.run(ensure_topics(workload.settings.kafka, [NewTopic(self.topic, 8, 1)]))
         workdir = workload.workdir
         self.ready_path, self.go_path, self.stop_path = (workdir / f"feeder-{run_id}.{name}"
                                                          for name in ("ready", "go", "stop"))
@@ -120,7 +121,7 @@ class LiveRig:
         return figures
 
     async def _probe(self, rate: float, seconds: float, pid: int) -> dict[str, Any]:
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=0)
+        producer = kafka.producer(self.settings.kafka, linger_ms=0)
         await producer.start()
         client = aioredis.from_url(self.settings.redis_url)
         probe = Probe(producer, client, self.topic, self.settings.shards)

@@ -134,10 +134,10 @@ async def _dedupe_memory(redis_url: str, n: int) -> dict[str, Any]:
 def worker_rss(workload: Workload, n: int) -> dict[str, Any]:
     """The worker's RSS with ``n`` extra repos in its metadata map (see the module docstring)."""
     topic = f"bench-metadata-{n}"
-    asyncio.run(ensure_topics(workload.settings.kafka_bootstrap,
+    asyncio.run(ensure_topics(workload.settings.kafka,
                               [NewTopic(topic, 2, 1, topic_configs={"cleanup.policy": "compact"})]))
     own = [(k.encode(), None if v is None else orjson.dumps(v)) for k, v in workload.metadata]
-    asyncio.run(produce(workload.settings.kafka_bootstrap, topic, synthetic_metadata(n) + own))
+    asyncio.run(produce(workload.settings.kafka, topic, synthetic_metadata(n) + own))
     settings = workload.settings_for("bench-memory", metadata_topic=topic)
     figures = worker_e2e.measure(workload, settings, "worker-memory", workload.expected, ready_timeout=900)
     keep = ("verified", "repos_wrong", "rss_ready_mib", "peak_rss_ready_mib", "rss_done_mib", "peak_rss_mib")

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bench.workload import Workload, prepared
+from stream import kafka
 from stream.rules import load_registry
 from stream.worker import Batch, CountingWorker
 
@@ -37,9 +38,8 @@ BATCH = 20_000
 async def fetch_batches(workload: Workload) -> list[Batch]:
     """The whole topic in the batches a worker's ``getmany`` would return."""
     last = workload.last_offsets()
-    consumer = AIOKafkaConsumer(bootstrap_servers=workload.settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, max_partition_fetch_bytes=8 << 20,
-                                fetch_max_bytes=64 << 20)
+    consumer = kafka.consumer(workload.settings.kafka, group_id=None, enable_auto_commit=False,
+                              max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
     await consumer.start()
     batches: list[Batch] = []
     try:
@@ -65,7 +65,7 @@ async def _fresh_worker(workload: Workload) -> tuple[CountingWorker, AIOKafkaPro
     for key, value in workload.metadata:
         worker.libraries.apply(key.encode(), None if value is None else orjson.dumps(value))
     await worker.connect()
-    producer = AIOKafkaProducer(bootstrap_servers=workload.settings.kafka_bootstrap, linger_ms=5)
+    producer = kafka.producer(workload.settings.kafka, linger_ms=5)
     await producer.start()
     worker._producer = producer  # the dead-letter producer the worker's run() would have started
     return worker, producer

@@ -1,9 +1,8 @@
 """The same pipeline in Quix Streams: Application, StreamingDataFrame, a batching Redis sink.
 
-The topic is read with Quix's JSON deserializer (records that are not JSON are skipped by
-the consumer error callback), each value is judged with the project's ``parse_event`` +
-``Counter`` (the dict is encoded back to bytes for it, about a microsecond per event), the
-frame is filtered on that rule check, and a :class:`BatchingSink` writes each checkpoint's
+The topic is read with Quix's bytes deserializer, so each event is decoded once, by the
+project's ``parse_event`` + ``Counter`` that judge it (as in the worker; malformed records
+are judged not to count), the frame is filtered on that rule check, and a :class:`BatchingSink` writes each checkpoint's
 increments to Redis: SADDs to the dedupe sets first, then one pipeline of HINCRBY/ZINCRBY
 per (repo, day). Default checkpointing (every 5 s); a graceful stop flushes the last one.
 
@@ -21,12 +20,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from bench.baseline_common import Decider, Increment, Progress, queue_increment, seen_member, seen_set
+from bench.baseline_common import Decider, Increment, Progress, add_new, queue_dedupe, queue_increment, split
 from bench.child import run_child, write_result
 from bench.kafka_io import HEARTBEAT_INTERVAL_MS, SESSION_TIMEOUT_MS, load_libraries
 from bench.redisview import baseline_counts, differences
+from stream.kafka import KafkaConnection
 
 if TYPE_CHECKING:
     from quixstreams.sinks import SinkBatch
@@ -45,23 +43,11 @@ def make_sink(redis_url: str, progress: Progress) -> Any:
             self.client = redis.Redis.from_url(redis_url)
 
         def write(self, batch: SinkBatch) -> None:
-            plain: dict[tuple[str, str], int] = {}
-            candidates: list[Increment] = []
-            for item in batch:
-                increment: Increment = item.value
-                if increment.bucket is None:
-                    key = (increment.repo_key, increment.day)
-                    plain[key] = plain.get(key, 0) + 1
-                else:
-                    candidates.append(increment)
+            plain, candidates = split(item.value for item in batch)
             if candidates:  # a dataset request counts only if its dedupe member is new
                 with self.client.pipeline(transaction=False) as pipe:
-                    for c in candidates:
-                        pipe.sadd(seen_set(c.bucket or 0), seen_member(c.repo_key, c.user or ""))
-                    added = pipe.execute()
-                for c, new in zip(candidates, added, strict=True):
-                    if new:
-                        plain[(c.repo_key, c.day)] = plain.get((c.repo_key, c.day), 0) + 1
+                    queue_dedupe(pipe, candidates)
+                    add_new(plain, candidates, pipe.execute())
             with self.client.pipeline(transaction=False) as pipe:
                 for (repo_key, day), n in plain.items():
                     queue_increment(pipe, repo_key, day, n)
@@ -86,12 +72,12 @@ def run_app(args: argparse.Namespace, decider: Decider, progress: Progress) -> N
         if progress.saw(partition, offset):
             app.stop()  # a graceful stop flushes the sink at a final checkpoint
 
-    def judge(value: Any) -> Increment | None:
+    def judge(value: bytes) -> Increment | None:
         progress.begin()
         context = message_context()
         if not progress.wanted(context.partition, context.offset):
             return None
-        return decider.decide(orjson.dumps(value))
+        return decider.decide(value)
 
     app = Application(broker_address=args.bootstrap, consumer_group=args.group, auto_offset_reset="earliest",
                       consumer_extra_config={"session.timeout.ms": SESSION_TIMEOUT_MS,
@@ -99,7 +85,8 @@ def run_app(args: argparse.Namespace, decider: Decider, progress: Progress) -> N
                       state_dir=args.state_dir,
                       loglevel="WARNING", on_consumer_error=on_bad_record, on_message_processed=processed,
                       use_changelog_topics=False)
-    topic = app.topic(args.topic, value_deserializer="json", key_deserializer="bytes")
+    # Raw bytes: each event is decoded once, by parse_event, as in the worker.
+    topic = app.topic(args.topic, value_deserializer="bytes", key_deserializer="bytes")
     sdf = app.dataframe(topic)
     sdf = sdf.apply(judge)
     sdf = sdf.filter(lambda increment: increment is not None)
@@ -114,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(name, required=True)
     args = parser.parse_args(argv)
     last = {int(p): o for p, o in json.loads(args.last_offsets).items()}
-    libraries = asyncio.run(load_libraries(args.bootstrap, args.metadata_topic))
+    libraries = asyncio.run(load_libraries(KafkaConnection(args.bootstrap), args.metadata_topic))
     progress = Progress(last)
     run_app(args, Decider(libraries), progress)
     if progress.pending or progress.last_write is None:

@@ -25,9 +25,9 @@ from typing import Any
 
 import orjson
 import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.redisview import worker_counts
+from stream import kafka
 from stream.devstack import ManagedProcess, Stack, embedded_stack, free_port, wait_ready, worker_process
 from stream.reference import read_lines
 from stream.reference import run as reference_run
@@ -77,8 +77,8 @@ class Traffic(threading.Thread):
             self.error = exc
 
     async def _produce(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=10,
-                                    max_batch_size=1 << 20, request_timeout_ms=60_000)
+        producer = kafka.producer(self.settings.kafka, linger_ms=10, max_batch_size=1 << 20,
+                                  request_timeout_ms=60_000)
         await producer.start()
         records = self.sim.records()
         chunk = max(1, int(self.rate / 10))
@@ -110,7 +110,8 @@ class Soak:
         self.rng = random.Random(seed)
         self.now = datetime.now(UTC)
         self.settings = Settings(
-            kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, group="soak",
+            kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, kafka_idempotence=stack.idempotence,
+            group="soak",
             events_topic="soak-events", metadata_topic="soak-metadata", dlq_topic="soak-dlq",
             session_timeout_ms=SESSION_TIMEOUT_MS, web_port=free_port())
         self.sim = Simulation(seed=seed, repos=20_000, now=self.now, live_rate=rate, bad_fraction=0.01)
@@ -122,7 +123,7 @@ class Soak:
         return worker_process(settings, self.stack.workdir, name)
 
     def prepare(self) -> None:
-        asyncio.run(ensure_topics(self.settings.kafka_bootstrap, topic_specs(self.settings, PARTITIONS)))
+        asyncio.run(ensure_topics(self.settings.kafka, topic_specs(self.settings, PARTITIONS)))
         asyncio.run(_send(self.settings, self.settings.metadata_topic, list(self.sim.metadata_records())))
         for worker in self.workers:
             self._start(worker)
@@ -209,7 +210,7 @@ class Soak:
 
 
 async def _send(settings: Settings, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=10)
+    producer = kafka.producer(settings.kafka, linger_ms=10)
     await producer.start()
     try:
         await asyncio.gather(*[await producer.send(topic, key=k, value=v) for k, v in records])
@@ -220,8 +221,7 @@ async def _send(settings: Settings, topic: str, records: list[tuple[bytes, bytes
 async def _committed(settings: Settings, partitions: list[int]) -> dict[int, int]:
     from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.group,
-                                enable_auto_commit=False)
+    consumer = kafka.consumer(settings.kafka, group_id=settings.group, enable_auto_commit=False)
     await consumer.start()
     try:
         return {p: (await consumer.committed(TopicPartition(settings.events_topic, p))) or -1 for p in partitions}
@@ -231,8 +231,8 @@ async def _committed(settings: Settings, partitions: list[int]) -> dict[int, int
 
 async def _dead_lettered(settings: Settings) -> tuple[set[tuple[int, int]], int, Counter[str]]:
     """The (partition, offset) of every event in the dead-letter topic, the letters, their reasons."""
-    consumer = AIOKafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap,
-                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = kafka.consumer(settings.kafka, settings.dlq_topic, group_id=None, auto_offset_reset="earliest",
+                              enable_auto_commit=False)
     await consumer.start()
     found: set[tuple[int, int]] = set()
     letters = 0

@@ -1,7 +1,7 @@
 """The shared workload: the embedded stack, the topics, one simulated log and its reference.
 
-Everything the contenders compare on is made once per ``python -m bench`` run: a Tansu
-broker and a redis-server on free ports, the events topic (8 partitions) holding a
+Everything the contenders compare on is made once per ``python -m bench`` run: a broker
+(one Apache Kafka KRaft node, or Tansu) and a redis-server on free ports, the events topic (8 partitions) holding a
 simulated log of hub traffic, the compacted metadata topic of its repos, and the exact
 counts :func:`stream.reference.compute` gives for that log.
 """
@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from bench.kafka_io import SESSION_TIMEOUT_MS, Produced, Record, produce
 from bench.redisview import Counts
 from stream.devstack import Stack, embedded_stack, free_port
 from stream.devstack.redis_cluster import LocalCluster
+from stream.devstack.stack import Broker
 from stream.events import parse_timestamp
 from stream.reference import run as reference_run
 from stream.settings import Settings
@@ -46,7 +47,6 @@ class Sizes:
 
     events: int
     repos: int
-    faust_events: int  # Faust counts a prefix of the topic: it is ~50x slower than the rest
     runs: int
     latency_seconds: float
     metadata_repos: int  # the worker's memory figure
@@ -56,9 +56,9 @@ class Sizes:
     @classmethod
     def for_mode(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(events=60_000, repos=10_000, faust_events=4_000, runs=1, latency_seconds=4.0,
+            return cls(events=60_000, repos=10_000, runs=1, latency_seconds=4.0,
                        metadata_repos=50_000, dedupe_entries=50_000, library_map_repos=100_000)
-        return cls(events=500_000, repos=30_000, faust_events=60_000, runs=3, latency_seconds=20.0,
+        return cls(events=500_000, repos=30_000, runs=3, latency_seconds=20.0,
                    metadata_repos=1_000_000, dedupe_entries=1_000_000, library_map_repos=1_000_000)
 
 
@@ -76,7 +76,6 @@ class Workload:
     expected: Counts
     stats: dict[str, int]
     timings: dict[str, float]
-    _prefixes: dict[int, Counts] = field(default_factory=dict)
     _cluster: LocalCluster | None = None
 
     @property
@@ -93,15 +92,6 @@ class Workload:
 
     def last_offsets(self) -> dict[int, int]:
         return self.produced.last_offsets()
-
-    def prefix(self, n: int) -> tuple[dict[int, int], Counts]:
-        """The last offsets and the reference counts of the first ``n`` records sent."""
-        if n >= self.events:
-            return self.last_offsets(), self.expected
-        if n not in self._prefixes:
-            self._prefixes[n] = reference_run([v or b"" for _, v in self.records[:n]], self.metadata,
-                                              self.now).counts
-        return self.produced.prefix_last_offsets(n), self._prefixes[n]
 
     def redis(self, url: str | None = None) -> redis.Redis | redis.RedisCluster:
         """A synchronous client of the workload's Redis, or of the one at ``url`` (a cluster too)."""
@@ -160,15 +150,16 @@ def _far_from_edges(bad: str | None, value: bytes, now: datetime) -> bool:
 
 
 @contextlib.contextmanager
-def prepared(quick: bool, workdir: Path, log: Any = print) -> Iterator[Workload]:
-    """Start the stack, make the topics, produce the workload; stop everything on exit."""
+def prepared(quick: bool, workdir: Path, broker: Broker = "kafka", log: Any = print) -> Iterator[Workload]:
+    """Start the stack (``broker``: Apache Kafka or Tansu), make the topics, produce the workload;
+    stop everything on exit."""
     sizes = Sizes.for_mode(quick)
     # Faust (the worker's shell and the Faust baseline) keeps a data directory in its cwd
     # unless told otherwise: keep it in the benchmark's scratch directory.
     previous = os.environ.get("F_DATADIR")
     os.environ["F_DATADIR"] = str(workdir / "{conf.name}-data")
     try:
-        with embedded_stack(workdir=workdir, durable_redis=False) as stack:
+        with embedded_stack(workdir=workdir, durable_redis=False, broker=broker, quick_start=False) as stack:
             workload = _make(stack, sizes, log)
             try:
                 yield workload
@@ -182,10 +173,11 @@ def prepared(quick: bool, workdir: Path, log: Any = print) -> Iterator[Workload]
 
 
 def _make(stack: Stack, sizes: Sizes, log: Any) -> Workload:
-    settings = Settings(kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, group="bench",
+    settings = Settings(kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url,
+                        kafka_idempotence=stack.idempotence, group="bench",
                         events_topic="bench-events", metadata_topic="bench-metadata", dlq_topic="bench-dlq",
                         web_port=free_port(), session_timeout_ms=SESSION_TIMEOUT_MS)
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings, PARTITIONS)))
+    asyncio.run(ensure_topics(settings.kafka, topic_specs(settings, PARTITIONS)))
     timings: dict[str, float] = {}
     started = time.perf_counter()
     now = datetime.now(UTC)
@@ -196,8 +188,8 @@ def _make(stack: Stack, sizes: Sizes, log: Any) -> Workload:
     result = reference_run([v or b"" for _, v in records], metadata, now)
     timings["reference"] = time.perf_counter() - started
     started = time.perf_counter()
-    asyncio.run(produce(settings.kafka_bootstrap, settings.metadata_topic, list(sim.metadata_records())))
-    produced = asyncio.run(produce(settings.kafka_bootstrap, settings.events_topic, records))
+    asyncio.run(produce(settings.kafka, settings.metadata_topic, list(sim.metadata_records())))
+    produced = asyncio.run(produce(settings.kafka, settings.events_topic, records))
     timings["produce"] = time.perf_counter() - started
     if produced.count != len(records):
         raise RuntimeError(f"produced {produced.count} of {len(records)} records")

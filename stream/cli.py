@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
-import types
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any
 
 import click
 import orjson
-from pydantic import ValidationError
 
 from stream.api.commands import api, redis_options
 from stream.api.token_commands import tokens
 from stream.classes.commands import classes
 from stream.demo import demo
+from stream.errors import ConfigError, KafkaAccessError
 from stream.names import RULE as NAME_RULE
 from stream.names import valid_repo
+from stream.options import settings_options
 from stream.reference import reference
 from stream.rules.commands import rules
 from stream.settings import Settings
@@ -43,32 +41,6 @@ main.add_command(tokens)
 main.add_command(classes)
 
 
-def _click_type(annotation: Any) -> Any:
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    base = args[0] if isinstance(annotation, types.UnionType) and args else annotation
-    return {int: int, float: float, bool: click.BOOL}.get(base, str)
-
-
-def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add one ``--option`` per :class:`Settings` field; given ones override the environment."""
-    for name, info in reversed(Settings.model_fields.items()):
-        command = click.option(
-            f"--{name.replace('_', '-')}", name, type=_click_type(info.annotation), default=None,
-            help=f"{info.description} [env {info.validation_alias}; default {info.default}]",
-        )(command)
-
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> Any:
-        given = {k: kwargs.pop(k) for k in list(kwargs) if k in Settings.model_fields}
-        try:
-            settings = Settings(**{k: v for k, v in given.items() if v is not None})
-        except ValidationError as exc:
-            raise click.UsageError(str(exc)) from exc
-        return command(settings=settings, **kwargs)
-
-    return wrapper
-
-
 @main.command()
 @settings_options
 @click.option("--loglevel", default="info", show_default=True)
@@ -76,17 +48,22 @@ def worker(settings: Settings, loglevel: str) -> None:
     """Run the counting worker (Kafka -> rules -> Redis) until SIGTERM."""
     from stream.app import run_worker
 
-    run_worker(settings, loglevel)
+    try:
+        run_worker(settings, loglevel)
+    except (KafkaAccessError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
 @settings_options
 @click.option("--partitions", default=8, show_default=True, help="Partitions of the events topic.")
-def topics(settings: Settings, partitions: int) -> None:
+@click.option("--replication-factor", default=1, show_default=True,
+              help="Replicas of each topic (3 or more also sets min.insync.replicas=2).")
+def topics(settings: Settings, partitions: int, replication_factor: int) -> None:
     """Create the events, dead-letter and metadata topics if they do not exist."""
     from stream.topics import ensure_topics, topic_specs
 
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings, partitions)))
+    asyncio.run(ensure_topics(settings.kafka, topic_specs(settings, partitions, replication_factor)))
 
 
 def parse_repo_id(value: str) -> tuple[str, str]:

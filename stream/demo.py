@@ -42,8 +42,8 @@ def run_demo(options: DemoOptions, kafka_bootstrap: str | None, redis_url: str |
     """Run the whole stack until Ctrl-C or ``options.duration`` seconds."""
     with embedded_stack(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, durable_redis=False) as stack:
         settings = Settings(kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url,
-                            web_port=free_port())
-        asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings)))
+                            kafka_idempotence=stack.idempotence, web_port=free_port())
+        asyncio.run(ensure_topics(settings.kafka, topic_specs(settings)))
         worker = worker_process(settings, stack.workdir)
         api = _api_process(settings, stack.workdir, options.api_port)
         try:
@@ -97,7 +97,7 @@ async def _feed_and_report(settings: Settings, options: DemoOptions) -> None:
     reader = CounterReader(client)
     sim = Simulation(seed=options.seed, repos=options.repos, now=datetime.now(UTC), live_rate=options.rate)
     feed = asyncio.create_task(produce_to_kafka(
-        sim, settings.kafka_bootstrap, settings.events_topic, settings.metadata_topic,
+        sim, settings.kafka, settings.events_topic, settings.metadata_topic,
         duration=options.duration or 365 * 86_400.0, rate=options.rate))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

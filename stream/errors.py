@@ -71,3 +71,10 @@ class StoreBehind(HubcounterError):
 
 class ServiceMissing(HubcounterError, RuntimeError):
     """An embedded service (broker or Redis) cannot be started or found."""
+
+
+class KafkaAccessError(HubcounterError, PermissionError):
+    """Kafka refuses this client for a reason waiting cannot fix: TLS, credentials or ACLs.
+
+    The message is one line that names what to change; it never holds a password.
+    """

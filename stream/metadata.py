@@ -16,6 +16,8 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from stream import kafka
+
 log = logging.getLogger(__name__)
 
 
@@ -66,9 +68,9 @@ class LibraryMap:
 class MetadataFeed:
     """Keeps a :class:`LibraryMap` up to date from the metadata topic."""
 
-    def __init__(self, bootstrap: str, topic: str, libraries: LibraryMap,
+    def __init__(self, connection: kafka.KafkaConnection, topic: str, libraries: LibraryMap,
                  on_record: Callable[[], None] | None = None):
-        self.bootstrap = bootstrap
+        self.connection = connection
         self.topic = topic
         self.libraries = libraries
         self.ready = asyncio.Event()
@@ -79,20 +81,22 @@ class MetadataFeed:
         """Load the whole topic, set ``ready``, then follow new records until cancelled.
 
         A broker failure restarts the read from the beginning: replaying a compacted topic
-        in order always converges on the same map.
+        in order always converges on the same map. Being refused (ACLs) is no failure to
+        wait out: it raises :class:`~stream.errors.KafkaAccessError`.
         """
         delay = 0.2
         while True:
             try:
                 await self._follow()
             except KafkaError as exc:
+                kafka.raise_if_refused(exc, self.connection)
                 log.warning("metadata feed failed (%s); restarting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    group_id=None, auto_offset_reset="earliest")
+        consumer = kafka.consumer(self.connection, enable_auto_commit=False, group_id=None,
+                                  auto_offset_reset="earliest", isolation_level="read_committed")
         self._consumer = consumer
         await consumer.start()
         try:
@@ -115,6 +119,8 @@ class MetadataFeed:
                 found = consumer.partitions_for_topic(self.topic)
             if found:
                 return [TopicPartition(self.topic, p) for p in sorted(found)]
+            # A topic this client may not see is "not found" too: ask whether it is denied.
+            await kafka.preflight(self.connection, [self.topic])
             log.warning("metadata topic %s not found yet; waiting", self.topic)
             await asyncio.sleep(1.0)
 

@@ -12,8 +12,9 @@ parser makes (``offset``, ``key``, ``value``, ``timestamp``, ``headers``; no ``t
 or ``partition``: the batch's ``TopicPartition`` key says those). The fetch position is
 kept as aiokafka keeps it (after the last record handed out, or past the end of a whole
 batch), so ``max_records``, seeks, pauses, rebalances and commits behave the same.
-Every other consumer in the process, and any read-committed one, takes aiokafka's own
-path unchanged.
+A read-committed consumer skips the batches of aborted transactions as aiokafka does
+(with aiokafka's own bookkeeping of the aborted producers); control batches are never
+records. Every other consumer in the process takes aiokafka's own path unchanged.
 
 This reaches into aiokafka's fetcher (it replaces ``PartitionRecords`` and
 ``FetchResult.getall``), so the version range is pinned in ``pyproject.toml`` and
@@ -57,7 +58,8 @@ class _LeanPartitionRecords(_fetcher.PartitionRecords):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lean = self._value_deserializer is raw_values and self._isolation_level != _fetcher.READ_COMMITTED
+        self.lean = self._value_deserializer is raw_values
+        self._read_committed = self._isolation_level == _fetcher.READ_COMMITTED
         self._held: list[Any] = []  # records of a batch handed out only in part
         self._held_end = 0  # the position after that whole batch
 
@@ -82,7 +84,10 @@ class _LeanPartitionRecords(_fetcher.PartitionRecords):
                 batch = records.next_batch()
                 if self._check_crcs and not batch.validate_crc():
                     raise CorruptRecordException(f"Invalid CRC - {self._tp}")
-                if batch.is_control_batch:
+                if self._read_committed and self._aborted(batch):
+                    self.next_fetch_offset = batch.next_offset
+                    continue
+                if batch.is_control_batch:  # commit and abort markers: never records
                     self.next_fetch_offset = batch.next_offset
                     continue
                 held = list(batch)  # the C parser iterates; no Python per record
@@ -103,6 +108,18 @@ class _LeanPartitionRecords(_fetcher.PartitionRecords):
                 self._held = held[cut:]
                 self.next_fetch_offset = out[-1].offset + 1
                 return out, False
+
+    def _aborted(self, batch: Any) -> bool:
+        """Whether ``batch`` belongs to an aborted transaction, exactly as aiokafka decides it.
+
+        The fetch response lists the aborted transactions (producer id, first offset) of
+        its range; a producer's batches are skipped from its first aborted offset until
+        its abort marker (a control batch). aiokafka's own helpers keep that state.
+        """
+        self._consume_aborted_up_to(batch.base_offset)
+        if batch.is_control_batch and self._contains_abort_marker(batch):
+            self._aborted_producers.discard(batch.producer_id)
+        return batch.is_transactional and batch.producer_id in self._aborted_producers
 
 
 _aiokafka_getall = _fetcher.FetchResult.getall

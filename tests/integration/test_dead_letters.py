@@ -40,6 +40,7 @@ BAD = {
 }
 
 
+@pytest.mark.smoke
 def test_each_bad_input_is_dead_lettered_with_its_reason(settings, workdir):
     # Bad records sit between good ones: the worker must keep going and count only the good.
     create_topics(settings, partitions=2)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 _OWNER = """
 import json, sys, time
 from stream.devstack import embedded_stack
-with embedded_stack() as stack:
+with embedded_stack(broker=sys.argv[1]) as stack:
     print(json.dumps([stack.kafka.pid, stack.redis.pid]), flush=True)
     time.sleep(600)
 """
@@ -34,9 +34,12 @@ def _alive(pid: int) -> bool:
         return stat.read().split(") ", 1)[1][0] != "Z"
 
 
-def test_sigkilled_owner_leaves_no_services_behind(tmp_path):
-    # SIGKILL runs no clean-up in the owner: only the parent-death guard can stop its children.
-    owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+@pytest.mark.parametrize("broker", ["tansu", "kafka"])
+def test_sigkilled_owner_leaves_no_services_behind(tmp_path, broker):
+    # SIGKILL runs no clean-up in the owner: only the parent-death guard can stop its children
+    # (for Apache Kafka, the JVM itself: setpriv execs java, so the guard is on its pid).
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, broker], stdout=subprocess.PIPE, text=True,
+                             cwd=tmp_path)
     try:
         pids = json.loads(owner.stdout.readline())
         assert all(_alive(pid) for pid in pids), "the services should be running before the kill"

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from stream import kafka
 from stream.records import install, raw_values
 from stream.reference import compute
 from stream.rules import load_registry
@@ -51,8 +52,7 @@ async def _fetch(settings: Settings, partition: int, offset: int, count: int) ->
     """The batch of records [offset, offset + count) of one partition, fetched as the worker
     fetches (lean records)."""
     install()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, value_deserializer=raw_values)
+    consumer = kafka.consumer(settings.kafka, group_id=None, enable_auto_commit=False, value_deserializer=raw_values)
     await consumer.start()
     try:
         tp = TopicPartition(settings.events_topic, partition)
@@ -180,12 +180,12 @@ def test_utc_midnight_with_redis_frozen_rolls_and_stays_exact(settings, stack):
         running = asyncio.create_task(worker.run())
         try:
             await _until(lambda: worker.ready, 60, "the worker to start")
-            last = await produce(settings.kafka_bootstrap, settings.events_topic, first)
+            last = await produce(settings.kafka, settings.events_topic, first)
             await _until_committed(settings, last)
             stack.redis.signal(signal.SIGSTOP)
             try:
                 clock.now = before_midnight + timedelta(minutes=2)
-                last = await produce(settings.kafka_bootstrap, settings.events_topic, second)
+                last = await produce(settings.kafka, settings.events_topic, second)
                 await _until(lambda: worker.health.outage is not None, 30, "the outage to be declared")
                 await asyncio.sleep(3)
                 assert not running.done(), "the worker must ride out a Redis outage at midnight"
@@ -232,7 +232,7 @@ async def _until(condition, seconds: float, what: str) -> None:  # type: ignore[
 async def _until_committed(settings: Settings, last: dict[int, int], seconds: float = 60) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
-        seen = await committed(settings.kafka_bootstrap, settings.group, settings.events_topic, last)
+        seen = await committed(settings.kafka, settings.group, settings.events_topic, last)
         if all(seen.get(p, -1) > offset for p, offset in last.items()):
             return
         if asyncio.get_running_loop().time() > deadline:

@@ -73,7 +73,8 @@ def module_settings(stack: Stack, name: str, lateness_days: float = 7.0) -> Sett
     redis.Redis.from_url(stack.redis_url).flushall()
     prefix = f"api{next(_ids)}-{name}"
     return Settings(
-        kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, group=f"{prefix}-group",
+        kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, kafka_idempotence=stack.idempotence,
+        group=f"{prefix}-group",
         events_topic=f"{prefix}-events", metadata_topic=f"{prefix}-metadata", dlq_topic=f"{prefix}-dlq",
         web_port=free_port(), shards=16, batch_size=5000, lateness_days=lateness_days,
     )

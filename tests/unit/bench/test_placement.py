@@ -1,10 +1,10 @@
-"""Where produced records landed: the offsets every wait and every prefix relies on."""
+"""Where produced records landed: the offsets every wait relies on."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.kafka_io import Produced, _placement
+from bench.kafka_io import _placement
 
 pytestmark = pytest.mark.unit
 
@@ -22,11 +22,3 @@ def test_a_gap_between_batches_is_refused():
     # If offsets are not contiguous, a record's offset cannot be derived: fail loudly.
     with pytest.raises(RuntimeError):
         _placement([(0, 0, [0, 1]), (0, 5, [2])])
-
-
-def test_a_prefix_of_the_records_is_a_prefix_of_every_partition():
-    # The first n records sent end, in each partition, at the last of them sent there.
-    produced = Produced(first_offset={0: 10, 1: 0}, order={0: [0, 2, 4, 6], 1: [1, 3, 5]})
-    assert produced.prefix_last_offsets(4) == {0: 11, 1: 1}
-    assert produced.prefix_last_offsets(1) == {0: 10}
-    assert produced.prefix_last_offsets(100) == produced.last_offsets()

@@ -56,3 +56,17 @@ def test_the_page_carries_the_note_command_and_method():
     page = report.render(_results())
     assert page.startswith("# Benchmarks")
     assert "> **Provisional**" in page and "`python -m bench all`" in page and "## Method" in page
+
+
+def test_latency_shows_the_rate_achieved_not_the_target():
+    row = next(row for row in report.summary_rows(_results()) if row[0].startswith("Latency"))
+    assert "99,000/s" in row[0] and "100,000/s" not in row[0]
+
+
+def test_two_runs_make_one_page_with_a_section_each_and_the_method_once():
+    kafka, tansu = _results(), _results()
+    kafka["meta"]["broker"], tansu["meta"]["broker"] = "Apache Kafka 4.4.0 (one KRaft node)", "Tansu (memory storage)"
+    page = report.render_all([kafka, tansu])
+    assert page.startswith("# Benchmarks on Apache Kafka 4.4.0")
+    assert "\n## Benchmarks on Tansu (memory storage)\n" in page and "\n### Goals\n" in page
+    assert page.count("## Method") == 1

@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiokafka
 import orjson
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from click.testing import CliRunner
 
+from stream import kafka
+from stream.kafka import KafkaConnection
 from stream.simulate import Simulation, produce_to_kafka, write_metadata, write_ndjson
 from stream.simulate.commands import parse_rate, simulate
 from tests.unit.simulate.conftest import NOW
@@ -105,8 +106,8 @@ class FakeProducer:
 
 def test_kafka_sink_sends_metadata_first_then_keyed_events(
         sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", FakeProducer)
-    n = asyncio.run(produce_to_kafka(sim, "localhost:9092", "cdn", "meta", count=12_345))
+    monkeypatch.setattr(kafka, "AIOKafkaProducer", FakeProducer)
+    n = asyncio.run(produce_to_kafka(sim, KafkaConnection("localhost:9092"), "cdn", "meta", count=12_345))
     producer = FakeProducer.last
     assert n == 12_345 and producer.stopped
     assert producer.config["bootstrap_servers"] == "localhost:9092"
@@ -129,13 +130,13 @@ def test_kafka_sink_sends_metadata_first_then_keyed_events(
 
 
 def test_kafka_sink_duration_and_rate(sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", FakeProducer)
-    assert asyncio.run(produce_to_kafka(sim, "b:1", "t", "m", duration=0.0)) == 100
+    monkeypatch.setattr(kafka, "AIOKafkaProducer", FakeProducer)
+    assert asyncio.run(produce_to_kafka(sim, KafkaConnection("b:1"), "t", "m", duration=0.0)) == 100
     began = time.monotonic()
-    assert asyncio.run(produce_to_kafka(sim, "b:1", "t", "m", count=300, rate=1_000)) == 300
+    assert asyncio.run(produce_to_kafka(sim, KafkaConnection("b:1"), "t", "m", count=300, rate=1_000)) == 300
     assert time.monotonic() - began >= 0.25
     with pytest.raises(ValueError, match="count or duration"):
-        asyncio.run(produce_to_kafka(sim, "b:1", "t", "m"))
+        asyncio.run(produce_to_kafka(sim, KafkaConnection("b:1"), "t", "m"))
 
 
 def test_cli_writes_gzip_and_metadata(tmp_path: Path) -> None:
@@ -169,7 +170,7 @@ def test_parse_rate() -> None:
 
 
 def test_cli_kafka_mode_live(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aiokafka, "AIOKafkaProducer", FakeProducer)
+    monkeypatch.setattr(kafka, "AIOKafkaProducer", FakeProducer)
     args = ["--repos", "100", "--count", "500", "--rate", "100000/s", "--live",
             "--now", "2026-11-21T12:00:00Z", "--bootstrap", "b:1", "--topic", "ev"]
     result = CliRunner().invoke(simulate, args)
