@@ -224,11 +224,16 @@ class CountingWorker:
                 raise
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
-        """A started events consumer (a new one each attempt: a consumer starts only once)."""
-        consumer = self._make_consumer()
+        """A started events consumer (a new one each attempt: a consumer starts only once).
+
+        It is the worker's consumer from before it starts: the group may hand it partitions
+        (see :meth:`take`) before ``start`` returns.
+        """
+        consumer = self._consumer = self._make_consumer()
         try:
             await consumer.start()
         except BaseException:
+            self._consumer = None
             await consumer.stop()
             raise
         return consumer
