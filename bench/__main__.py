@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import machine, report
+from bench import machine, report, sections
 from bench.child import reap
 from bench.stats import RunSummary
 
@@ -149,9 +149,10 @@ _MODULES = {"drain": "drain", "worker": "worker_e2e", "faust": "faust_baseline",
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["all", "render"],
+    parser.add_argument("command", choices=["all", "render", "soak"],
                         help="all: run the benchmarks (the selection is --only's); "
-                             "render: rewrite the page from a --json file of an earlier run")
+                             "render: rewrite the page from a --json file of an earlier run; "
+                             "soak: workers under chaos for --minutes, then a verdict against the reference")
     parser.add_argument("results", nargs="?", type=Path, help="render: the JSON file to render")
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each: under a minute")
     parser.add_argument("--only", nargs="+", action="extend", choices=NAMES, metavar="NAME",
@@ -163,6 +164,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--note", help="a line at the top of the page (e.g. that the figures are provisional)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs of every process)")
+    soak = parser.add_argument_group("soak")
+    soak.add_argument("--minutes", type=float, default=10.0, help="soak: minutes of chaos [10]")
+    soak.add_argument("--workers", type=int, default=3, help="soak: workers in the group [3]")
+    soak.add_argument("--rate", type=float, default=3000.0, help="soak: events per second produced [3000]")
+    soak.add_argument("--seed", type=int, default=9, help="soak: seed of the traffic and of the chaos [9]")
     return parser.parse_args(argv)
 
 
@@ -188,7 +194,7 @@ def publish(results: dict[str, Any], out: Path | None) -> None:
     print(page)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(page)
+        out.write_text(sections.carry_over(out.read_text() if out.exists() else "", page))
         log(f"wrote {out}")
 
 
@@ -200,6 +206,23 @@ def render(args: argparse.Namespace) -> int:
         results["meta"]["note"] = args.note
     publish(results, args.out)
     return 0
+
+
+def soak(args: argparse.Namespace) -> int:
+    from bench import soak as soak_bench
+
+    command = (f"python -m bench soak --minutes {args.minutes:g} --workers {args.workers} "
+               f"--rate {args.rate:g} --seed {args.seed}")
+    results = soak_bench.run(args.minutes, args.workers, args.rate, args.seed, log=log)
+    results["meta"] = {"command": command, "machine": machine.facts(), "load_end": machine.load_average()}
+    page = soak_bench.markdown(results)
+    print(page)
+    if args.out:
+        sections.write_section(args.out, "soak", page)
+        log(f"wrote the soak section of {args.out}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0 if results["verdict"]["passed"] else 1
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -219,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "render":
         return render(args)
+    if args.command == "soak":
+        return soak(args)
     selected = [name for name in dict.fromkeys(args.only or NAMES) if name not in args.skip]
     session = Session(args.quick, selected, args.runs)
     started, load_start = time.monotonic(), machine.load_average()

@@ -30,7 +30,7 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bench.api_bench import BIG_ORG, fill, repo_id, serve
+from bench.api_bench import BIG_ORG, fill, operator_token, repo_id, serve
 from stream.devstack import redis_process
 
 REPOS = 20_000
@@ -102,9 +102,13 @@ def _pairs(params: tuple[tuple[str, Any], ...]) -> list[tuple[str, str]]:
     return pairs
 
 
-def fuzz(base: str, requests: int) -> dict[str, Any]:
-    """Send ``requests`` generated requests to the API at ``base``; count them and every 5xx."""
-    client = httpx.Client(base_url=base, timeout=30)
+def fuzz(base: str, requests: int, token: str) -> dict[str, Any]:
+    """Send ``requests`` generated requests to the API at ``base``; count them and every 5xx.
+
+    Every request carries ``token`` (an operator's), so private endpoints are fuzzed past
+    the access layer too.
+    """
+    client = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"})
     spec = client.get("/openapi.json").json()
     statuses: Counter[int] = Counter()
     per_operation: Counter[str] = Counter()
@@ -151,7 +155,7 @@ def run(requests: int, workdir: Path) -> dict[str, Any]:
         asyncio.run(fill(url, REPOS))
         server = serve(url, workdir, workers=1)
         try:
-            return fuzz(f"http://127.0.0.1:{server.port}", requests)
+            return fuzz(f"http://127.0.0.1:{server.port}", requests, asyncio.run(operator_token(url)))
         finally:
             server.stop()
     finally:

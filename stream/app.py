@@ -17,8 +17,6 @@ import contextlib
 import logging
 import os
 import tempfile
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ import faust
 import mode
 from faust.web import Request, Response, View
 
-from stream.errors import StoreUnavailable
+from stream.errors import StoreRefused, StoreUnavailable
 from stream.rules import load_registry
 from stream.settings import Settings
 from stream.worker import CountingWorker
@@ -34,7 +32,6 @@ from stream.worker import CountingWorker
 log = logging.getLogger(__name__)
 
 _STOP_BUDGET_S = 8.0  # a rolling deploy's SIGTERM grants 10 s; keep a margin for Faust itself
-_STUCK_AFTER_S = 60.0
 
 
 class _ShellBoot(faust.App.BootStrategy):
@@ -71,7 +68,7 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
 
         async def on_start(self) -> None:
             self._task = asyncio.create_task(worker.run(), name="counting-worker")
-            self._task.add_done_callback(_crash_if_failed)
+            self._task.add_done_callback(lambda task: _exit_unless_stopping(task, worker))
 
         async def on_stop(self) -> None:
             worker.stop()
@@ -86,13 +83,17 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
     async def roll_leaderboards() -> None:
         # Keeps the 30-day leaderboards current on quiet days too; a no-op within a day.
         if worker.ready:
-            with contextlib.suppress(StoreUnavailable):  # the next tick, or the next batch, rolls
-                await worker.store.roll_windows(datetime.now(UTC))
+            with contextlib.suppress(StoreUnavailable, StoreRefused):  # the next tick, or batch, rolls
+                await worker.store.roll_windows(worker.clock())
 
     @app.timer(interval=2.0)
     async def heartbeat() -> None:
         if worker.ready:
             await worker.heartbeat()
+
+    @app.timer(interval=5.0)
+    async def probe_waiting() -> None:
+        await worker.probe_waiting()
 
     @app.page("/metrics")
     class Metrics(View):
@@ -102,26 +103,34 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
     @app.page("/healthz")
     class Health(View):
         async def get(self, request: Request) -> Response:
-            stuck = worker.ready and time.monotonic() - worker.last_loop > _STUCK_AFTER_S
-            return self.json({"ok": not stuck}, status=503 if stuck else 200)
+            ok, body = worker.health.live()
+            return self.json(body, status=200 if ok else 503)
 
     @app.page("/readyz")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            body = {"ready": worker.ready, "metadata_loaded": worker.feed.ready.is_set(),
-                    "metadata_repos": len(worker.libraries)}
-            return self.json(body, status=200 if worker.ready else 503)
+            ok, body = worker.health.ready()
+            body |= {"metadata_loaded": worker.feed.ready.is_set(), "metadata_repos": len(worker.libraries)}
+            return self.json(body, status=200 if ok else 503)
 
     return app, worker
 
 
-def _crash_if_failed(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("counting worker failed", exc_info=task.exception())
-        # A dead hot path must not leave a process that looks alive. Exiting at once is
-        # safe: nothing unapplied was committed, so a successor replays it.
-        logging.shutdown()
-        os._exit(70)
+def _exit_unless_stopping(task: asyncio.Task, worker: CountingWorker) -> None:
+    """End the process when the hot path ends without being asked to.
+
+    A dead hot path must not leave a process that looks alive. Exiting at once is safe:
+    nothing unapplied was committed, so a successor replays it.
+    """
+    if task.cancelled() or worker.stopping:
+        return
+    failure = task.exception()
+    if failure is not None:
+        log.critical("counting worker failed", exc_info=failure)
+    else:
+        log.critical("counting worker ended without being asked to stop")
+    logging.shutdown()
+    os._exit(70)
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:

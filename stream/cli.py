@@ -16,6 +16,8 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from stream.api.commands import api
+from stream.api.token_commands import tokens
+from stream.classes.commands import classes
 from stream.demo import demo
 from stream.names import RULE as NAME_RULE
 from stream.names import valid_repo
@@ -37,6 +39,8 @@ main.add_command(simulate)
 main.add_command(reference)
 main.add_command(demo)
 main.add_command(api)
+main.add_command(tokens)
+main.add_command(classes)
 
 
 def _click_type(annotation: Any) -> Any:

@@ -3,7 +3,10 @@
 No Kafka, no Redis. :class:`Tally` collects what a batch adds: plain increments per
 (repo, UTC day), and the dataset requests that count only if their (dataset, user,
 5-minute bucket) has not been seen before; that last check needs state that outlives
-the batch, so the store makes it (see ``stream.store``).
+the batch, so the store makes it (see ``stream.store``). With analytics on, it also
+collects what each download says (class, client, country, file, downloader) and the
+model requests that did not count, all keyed the same way so the store writes them in
+the same atomic step as the counts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Final, Protocol
 
 from stream.errors import EventError
 from stream.events import TOO_EARLY, TOO_LATE, FileRequest
+from stream.facets import Facets
 
 DAY_MS: Final = 86_400_000
 DEDUPE_BUCKET_MS: Final = 300_000
@@ -51,20 +55,34 @@ def day_name(ts_ms: int) -> str:
     return name
 
 
+Facet = tuple[str, str, str, str]  # traffic class, client, country, file of one download
+
+
 @dataclass(slots=True)
 class Tally:
     """What one batch adds.
 
     ``plain`` maps (repo key, day) to an increment. ``distinct`` holds one entry per
     (dataset key, day, bucket, user) seen in the batch: it counts 1 when the store has not
-    seen that (dataset, user, bucket) before.
+    seen that (dataset, user, bucket) before; its value is the facets of the slot's first
+    request (None with analytics off).
+
+    With analytics on: ``facets`` maps (repo key, day, class, client, country, file) to
+    the downloads counted in ``plain``; ``downloaders`` holds (repo key, day, user) of
+    them (anonymous ones excluded); ``uncounted`` maps (model key, day, path) to the
+    requests of a model candidate the rules did not count, and ``libraries`` the library
+    that judged each such model.
     """
 
     plain: dict[tuple[str, str], int] = field(default_factory=dict)
-    distinct: set[tuple[str, str, int, str]] = field(default_factory=set)
+    distinct: dict[tuple[str, str, int, str], Facet | None] = field(default_factory=dict)
+    facets: dict[tuple[str, str, str, str, str, str], int] = field(default_factory=dict)
+    downloaders: set[tuple[str, str, str]] = field(default_factory=set)
+    uncounted: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    libraries: dict[str, str | None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.plain or self.distinct)
+        return bool(self.plain or self.distinct or self.uncounted)
 
 
 @dataclass(slots=True)
@@ -72,11 +90,13 @@ class Counter:
     """Judges events against the rules and adds what counts to a :class:`Tally`.
 
     ``library_of`` maps a repo key (``model:org/name``) to its library, or None.
+    ``facets``, when given, turns analytics on.
     """
 
     rules: Rules
     library_of: Callable[[str], str | None]
     lateness: timedelta = timedelta(days=7)
+    facets: Facets | None = None
 
     def window(self, now: datetime) -> tuple[int, int]:
         """The accepted [oldest, newest] event times in epoch ms, relative to ``now``."""
@@ -103,14 +123,30 @@ class Counter:
         if repo_type == "space":
             return NOT_COUNTED_SPACE
         key = f"{repo_type}:{event.repo}"
+        facets = self.facets
         if repo_type == "dataset":
             if event.user is not None:
-                tally.distinct.add((key, day_name(ts_ms), ts_ms // DEDUPE_BUCKET_MS, event.user))
+                slot = (key, day_name(ts_ms), ts_ms // DEDUPE_BUCKET_MS, event.user)
+                if slot not in tally.distinct:  # the slot's first request decides its facets
+                    tally.distinct[slot] = (*facets.of(event.user_agent, event.country), event.path) \
+                        if facets is not None else None
                 return DATASET_CANDIDATE
-        elif not self.rules.counts(self.library_of(key), event.path):
-            return NOT_COUNTED_RULE
-        plain_key = (key, day_name(ts_ms))
+        else:
+            library = self.library_of(key)
+            if not self.rules.counts(library, event.path):
+                if facets is not None:
+                    missed = (key, day_name(ts_ms), event.path)
+                    tally.uncounted[missed] = tally.uncounted.get(missed, 0) + 1
+                    tally.libraries[key] = library
+                return NOT_COUNTED_RULE
+        day = day_name(ts_ms)
+        plain_key = (key, day)
         tally.plain[plain_key] = tally.plain.get(plain_key, 0) + 1
+        if facets is not None:
+            facet_key = (key, day, *facets.of(event.user_agent, event.country), event.path)
+            tally.facets[facet_key] = tally.facets.get(facet_key, 0) + 1  # type: ignore[index]
+            if event.user is not None:
+                tally.downloaders.add((key, day, event.user))
         return COUNTED
 
 

@@ -13,17 +13,20 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 import redis.asyncio as aioredis
 
+from stream.api.tokens import ALL_ORGS, TokenStore
 from stream.devstack import ManagedProcess, embedded_stack, free_port, wait_for_port, wait_ready, worker_process
 from stream.settings import Settings
 from stream.simulate import Simulation, produce_to_kafka
 from stream.store.reader import CounterReader
 from stream.topics import ensure_topics, topic_specs
+
+DEMO_TOKEN = "demo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,7 @@ def run_demo(options: DemoOptions, kafka_bootstrap: str | None, redis_url: str |
             click.echo(f"broker  {stack.kafka_bootstrap}\nredis   {stack.redis_url}\nlogs    {stack.workdir}")
             wait_ready(settings.web_port, timeout=90, proc=worker)
             wait_for_port(api.port)
-            _announce(settings, options)
+            _announce(settings, options, asyncio.run(_demo_token(settings.redis_url)))
             asyncio.run(_feed_and_report(settings, options))
         finally:
             for proc in (api, worker):
@@ -63,10 +66,24 @@ def _api_process(settings: Settings, workdir: Path, port: int) -> ManagedProcess
     return ManagedProcess("api", argv, port, workdir / "api.log")
 
 
-def _announce(settings: Settings, options: DemoOptions) -> None:
+async def _demo_token(redis_url: str) -> str:
+    """An operator token (every organisation) for a day, to open the dashboard's private views."""
+    client = aioredis.from_url(redis_url)
+    try:
+        store = TokenStore(client)
+        await store.revoke(DEMO_TOKEN)  # an earlier demo's, when REDIS_URL names a lasting Redis
+        token, _ = await store.create([ALL_ORGS], DEMO_TOKEN, timedelta(days=1))
+        return token
+    finally:
+        await client.aclose()
+
+
+def _announce(settings: Settings, options: DemoOptions, token: str) -> None:
     click.echo(
         f"\nhubcounter is counting simulated hub traffic ({options.rate:,.0f} requests/s).\n"
         f"  dashboard   http://127.0.0.1:{options.api_port}/\n"
+        f"  token       {token}\n"
+        "              (paste it with Token on the dashboard to see organisations' private analytics)\n"
         f"  API         http://127.0.0.1:{options.api_port}/api/models?sort=downloads&limit=10\n"
         f"  metrics     http://127.0.0.1:{settings.web_port}/metrics\n"
         f"  top repos   hubcounter counts --top 10 --redis-url {settings.redis_url}\n"

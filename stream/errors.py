@@ -51,5 +51,12 @@ class StoreUnavailable(HubcounterError, ConnectionError):
     retriable = True
 
 
+class StoreRefused(HubcounterError, RuntimeError):
+    """Redis answers but refuses the write (out of memory, cannot persist, no permission).
+
+    Waiting alone will not help: an operator must act. Nothing was applied.
+    """
+
+
 class ServiceMissing(HubcounterError, RuntimeError):
     """An embedded service (broker or Redis) cannot be started or found."""

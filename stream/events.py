@@ -65,6 +65,8 @@ class _Wire(msgspec.Struct, gc=False):
     # change whether a request happened, only who made it.
     hashedUserId: object = None
     hashedIp: object = None
+    userAgent: object = None
+    country: object = None
 
 
 _decoder = msgspec.json.Decoder(_Wire)
@@ -75,7 +77,8 @@ class FileRequest(msgspec.Struct, frozen=True, gc=False):
 
     ``ts_ms`` is UTC epoch milliseconds; ``method`` is upper case; ``user`` identifies who
     made the request for dataset dedupe: ``u:<hashedUserId>``, else ``i:<hashedIp>``, else
-    None (an anonymous request, which counts alone).
+    None (an anonymous request, which counts alone). ``user_agent`` and ``country`` (ISO
+    3166-1 alpha-2, unchecked) are None when the event has none, or not as a string.
     """
 
     ts_ms: int
@@ -86,6 +89,8 @@ class FileRequest(msgspec.Struct, frozen=True, gc=False):
     path: str
     revision: str | None
     user: str | None
+    user_agent: str | None = None
+    country: str | None = None
 
 
 def parse_event(raw: bytes, max_bytes: int = 64 * 1024) -> FileRequest:
@@ -154,8 +159,10 @@ def parse_event(raw: bytes, max_bytes: int = 64 * 1024) -> FileRequest:
         user = f"i:{ip}"
     else:
         user = None
+    agent, country = wire.userAgent, wire.country
     return FileRequest(parse_timestamp(wire.timestamp), wire.method.upper(), status,  # type: ignore[arg-type]
-                       repo_type, repo, path, revision, user)  # type: ignore[arg-type]
+                       repo_type, repo, path, revision, user,  # type: ignore[arg-type]
+                       agent if agent.__class__ is str else None, country if country.__class__ is str else None)
 
 
 def _missing_repo_fields(wire: _Wire) -> EventError:

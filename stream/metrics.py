@@ -62,6 +62,9 @@ class WorkerMetrics:
         self.retries = Counter(
             "hubcounter_retries", "Operations retried because Redis or Kafka was unavailable",
             registry=r)
+        self.blocked = Counter(
+            "hubcounter_blocked", "Operations that failed for a reason an operator must fix "
+            "(a record too large, a missing permission or topic), by error", ["error"], registry=r)
         self.lag = Gauge("hubcounter_consumer_lag", "Consumer lag in messages, per partition",
                          ["partition"], registry=r)
         self.metadata_repos = Gauge(

@@ -1,11 +1,14 @@
-"""Worker settings: one frozen object, the only place that reads the environment."""
+"""Settings: frozen objects, the only place that reads the environment (the worker's, the API's access layer)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Final
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UNCOUNTED_TOP: Final = 20  # uncounted paths kept per model and day, the rest as other
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,12 @@ class Settings(BaseSettings):
                                  description="Events older than this (vs. the wall clock) are not counted")
     max_message_bytes: int = Field(64 * 1024, ge=256, validation_alias="HUBCOUNTER_MAX_MESSAGE_BYTES",
                                    description="Larger messages are dead-lettered")
+    dlq_keep_bytes: int = Field(64 * 1024, ge=0, le=256 * 1024, validation_alias="HUBCOUNTER_DLQ_KEEP_BYTES",
+                                description="Most bytes of a rejected event a dead letter keeps (it always "
+                                            "carries the event's length and SHA-256)")
+    stall_seconds: float = Field(60.0, gt=0, validation_alias="HUBCOUNTER_STALL_SECONDS",
+                                 description="/healthz fails after this long without progress while records "
+                                             "wait (outside a Redis or Kafka outage)")
     web_host: str = Field("127.0.0.1", validation_alias="HUBCOUNTER_WEB_HOST",
                           description="Address of /metrics, /healthz, /readyz")
     web_port: int = Field(6066, ge=0, le=65535, validation_alias="HUBCOUNTER_WEB_PORT",
@@ -47,6 +56,15 @@ class Settings(BaseSettings):
                         description="Counter shards in Redis (fixed once counting has started)")
     rules_file: str | None = Field(None, validation_alias="HUBCOUNTER_RULES",
                                    description="Operator rules file (YAML or JSON) on top of the shipped rules")
+    analytics: bool = Field(True, validation_alias="HUBCOUNTER_ANALYTICS",
+                            description="Record what downloads say (class, client, country, file, unique "
+                                        "downloaders) and which candidates did not count")
+    classes_file: str | None = Field(None, validation_alias="HUBCOUNTER_CLASSES",
+                                     description="Traffic classes and clients file (YAML or JSON) that "
+                                                 "replaces the shipped one")
+    top_values: int = Field(50, ge=1, le=1000, validation_alias="HUBCOUNTER_TOP_VALUES",
+                            description="Values of each breakdown kept per repo and day; the rest are "
+                                        "summed as other once the day is closed")
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -67,3 +85,46 @@ class Settings(BaseSettings):
     @property
     def lateness(self) -> timedelta:
         return timedelta(days=self.lateness_days)
+
+
+class AccessSettings(BaseSettings):
+    """The read API's access layer: who may read what, how much, and from where.
+
+    Environment names are ``HUBCOUNTER_API_<FIELD>`` (``HUBCOUNTER_API_PUBLIC_ONLY=true``);
+    ``hubcounter api`` reads them once and every uvicorn process reads the same ones.
+    :meth:`defaults` gives them without looking at the environment (tests, code).
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="HUBCOUNTER_API_")
+
+    public_only: bool = Field(False, description="Serve only the public endpoints (private ones are not mounted)")
+    rate_limit: bool = Field(True, description="Enforce the request rate limits below")
+    address_rate: float = Field(20.0, gt=0, description="Requests per second a client address may sustain")
+    address_burst: int = Field(100, ge=1, description="Requests a client address may make at once")
+    token_rate: float = Field(100.0, gt=0, description="Requests per second one token may sustain")
+    token_burst: int = Field(500, ge=1, description="Requests one token may make at once")
+    token_cache_seconds: float = Field(5.0, ge=0, le=30, description="How long a process trusts what it read "
+                                       "about a token: a revoked token stops working within this time")
+    request_timeout_seconds: float = Field(15.0, gt=0, le=600, description="Longest a request may take, "
+                                           "streamed exports included")
+    cors_origins: str = Field("", description="Comma-separated origins allowed to call the API from a browser; "
+                              "empty: CORS off")
+    access_redis_url: str | None = Field(None, description="Redis of the tokens and rate limits when it is not "
+                                         "the counters' Redis (e.g. the API reads a replica)")
+
+    @classmethod
+    def defaults(cls, **changes: Any) -> AccessSettings:
+        """The defaults with ``changes``, whatever the environment says (for code and tests; not validated)."""
+        return cls.model_construct(**changes)
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """The CORS origins, without blanks."""
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    @field_validator("access_redis_url")
+    @classmethod
+    def _check_access_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected redis://host:port/db, got {value!r}")
+        return value

@@ -8,6 +8,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from stream import deadletters
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ def topic_specs(settings: Settings, partitions: int = 8) -> list[NewTopic]:
     """The events, dead-letter and compacted metadata topics."""
     return [
         NewTopic(settings.events_topic, partitions, 1),
-        NewTopic(settings.dlq_topic, 1, 1),
+        NewTopic(settings.dlq_topic, 1, 1, topic_configs=deadletters.topic_configs()),
         NewTopic(settings.metadata_topic, 2, 1, topic_configs={"cleanup.policy": "compact"}),
     ]
 

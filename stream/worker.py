@@ -9,26 +9,28 @@ after the batch is applied; Redis, not the commit, is what makes a replay harmle
 from __future__ import annotations
 
 import asyncio
-import base64
 import gc
 import logging
 import os
 import socket
 import time
-import zlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
-import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import errors as kafka_errors
 from aiokafka.structs import OffsetAndMetadata
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from stream.counting import COUNTED, DATASET_CANDIDATE, Counter, Rules, Tally
-from stream.errors import EventError, StoreUnavailable
+from stream.deadletters import DeadLetter, DeadLetterSink, producer_options
+from stream.errors import EventError, StoreRefused, StoreUnavailable
 from stream.events import parse_event
+from stream.health import Health
 from stream.metadata import LibraryMap, MetadataFeed
 from stream.metrics import WorkerMetrics
 from stream.records import Record, install, raw_values
@@ -38,8 +40,10 @@ from stream.store.writer import CounterStore, PartitionRange
 log = logging.getLogger(__name__)
 
 Batch = dict[TopicPartition, list[Record]]
-DeadLetter = tuple[TopicPartition, Record, EventError]
+Clock = Callable[[], datetime]
+T = TypeVar("T")
 _MAX_BACKOFF_S = 5.0
+_BLOCKED_BACKOFF_S = 30.0  # a problem that needs an operator: try again now and then, loudly
 _SLICE = 1000  # records counted between turns of the event loop (a few milliseconds)
 
 
@@ -81,37 +85,68 @@ class _Rebalance(ConsumerRebalanceListener):
         log.info("assigned %s", sorted(tp.partition for tp in assigned))
 
 
-class CountingWorker:
-    """One counting worker: the metadata feed plus the events consumer loop."""
+# Failures that waiting alone does not fix: the topic refuses the record, a permission is
+# missing, the topic does not exist. The worker keeps trying (an operator may fix it while
+# it runs) but reports itself blocked, not riding out an outage.
+_NEEDS_OPERATOR = (
+    StoreRefused, kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordTooLargeError,
+    kafka_errors.TopicAuthorizationFailedError, kafka_errors.GroupAuthorizationFailedError,
+    kafka_errors.ClusterAuthorizationFailedError, kafka_errors.InvalidTopicError,
+    kafka_errors.PolicyViolationError, kafka_errors.UnknownTopicOrPartitionError,
+)
+_RETRIED = (StoreUnavailable, StoreRefused, kafka_errors.KafkaError, OSError)
 
-    def __init__(self, settings: Settings, rules: Rules, metrics: WorkerMetrics | None = None):
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CountingWorker:
+    """One counting worker: the metadata feed plus the events consumer loop.
+
+    ``clock`` gives the current time (UTC, aware): it decides the lateness window and the
+    30-day leaderboards' day; tests may pass their own.
+    """
+
+    def __init__(self, settings: Settings, rules: Rules, metrics: WorkerMetrics | None = None,
+                 clock: Clock = utc_now):
         self.settings = settings
         self.metrics = metrics or WorkerMetrics()
+        self.clock = clock
+        self.health = Health(settings.stall_seconds)
         self.libraries = LibraryMap()
         self.counter = Counter(rules, self.libraries.library_of, settings.lateness)
         self._queue: asyncio.Queue[CountedBatch | None] = asyncio.Queue(maxsize=1)
         self._applier: asyncio.Task | None = None
         self.started = asyncio.Event()
-        self.last_loop = time.monotonic()
         self._stopping = asyncio.Event()
         self._pending: dict[TopicPartition, int] = {}
+        self._in_flight = 0  # records fetched but not yet applied
         self._lag: dict[int, int] = {}
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
-        self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5,
-                                        socket_connect_timeout=2)
+        # No retries inside the client: a frozen Redis must surface after one timeout, so
+        # that the worker's own retry loop declares the outage (redis-py retries 3 times).
+        self._redis = aioredis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                        retry=Retry(NoBackoff(), 0))
         self.store = CounterStore(self._redis, settings.shards, settings.lateness)
         self.feed = MetadataFeed(settings.kafka_bootstrap, settings.metadata_topic, self.libraries,
                                  on_record=lambda: self.metrics.metadata_repos.set(len(self.libraries)))
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._dead_letters: DeadLetterSink | None = None
 
     @property
     def ready(self) -> bool:
         return self.started.is_set() and not self._stopping.is_set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """Ask the loop to finish the batch in flight, commit and leave the group."""
         self._stopping.set()
+        self.health.stopping = True
 
     async def run(self) -> None:
         """Run until :meth:`stop`; returns after committing and leaving the group."""
@@ -121,16 +156,14 @@ class CountingWorker:
             # A cold worker must hold the whole metadata map before it counts anything.
             if not await self._until_stopped(self._metadata_loaded(feed_task)):
                 return
-            # The dead letters of a batch go out as one record batch per partition, sent at
-            # once: a batch cap smaller than a batch's dead letters would queue the rest
-            # behind the first's delivery, one round trip each.
-            self._producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all",
-                                              linger_ms=0, max_batch_size=512 * 1024)
-            await self._retry("start the dead-letter producer", self._producer.start)
+            self._producer = await self._retry("start the dead-letter producer", self._start_producer)
+            self._dead_letters = DeadLetterSink(self._producer, self.settings.dlq_topic, self.settings.dlq_keep_bytes)
             self._consumer = self._make_consumer()
             await self._retry("start the events consumer", self._consumer.start)
             _tune_gc()
             self.started.set()
+            self.health.started = True
+            self.health.progressed()
             await self._loop(self._consumer)
         finally:
             feed_task.cancel()
@@ -147,6 +180,26 @@ class CountingWorker:
         if not ready.done():
             ready.cancel()
             feed_task.result()  # the feed died: raise its error rather than wait forever
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        """The dead-letter producer: idempotent where the broker supports it."""
+        options = producer_options()
+        while True:
+            producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, **options)
+            try:
+                await producer.start()
+                return producer
+            except kafka_errors.BrokerResponseError as exc:
+                await producer.stop()
+                if isinstance(exc, _NEEDS_OPERATOR) or not options["enable_idempotence"]:
+                    raise
+                # Some Kafka-protocol brokers (Tansu, the demo's) cannot give a producer id.
+                log.warning("the broker refuses an idempotent producer (%s); a retried dead letter "
+                            "may then be written twice", exc)
+                options["enable_idempotence"] = False
+            except BaseException:
+                await producer.stop()
+                raise
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         s = self.settings
@@ -174,11 +227,12 @@ class CountingWorker:
         applier = self._applier = asyncio.create_task(self._apply_loop(), name="applier")
         try:
             while not self._stopping.is_set() and not applier.done():
-                self.last_loop = time.monotonic()
                 batch = await consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size)
                 if batch:
                     await self._queue.put(await self.count(batch))
                     self._observe_lag(consumer, batch)
+                elif not self._in_flight:
+                    self.health.progressed()  # caught up: nothing fetched waits to be applied
         finally:
             if not applier.done():
                 await self._queue.put(None)
@@ -191,8 +245,10 @@ class CountingWorker:
                 await self.apply(counted)
                 await self.commit_pending()
                 self.metrics.batch_seconds.observe(time.perf_counter() - started)
-            except (StoreUnavailable, KafkaError, OSError) as exc:
-                # Only reached while stopping: the batch stays uncommitted and is replayed.
+            except _RETRIED as exc:
+                if not self._stopping.is_set():
+                    raise  # _retry gave up on its own: a bug, and the process must not look alive
+                # Stopping mid-retry: the batch stays uncommitted and is replayed.
                 log.warning("stopping with a batch not applied (%s); it will be replayed", exc)
                 self._drain_queue()
                 return
@@ -214,7 +270,8 @@ class CountingWorker:
     async def count(self, batch: Batch) -> CountedBatch:
         """Decode and judge one batch (CPU only: it does no I/O of its own)."""
         self.metrics.mark_read()
-        window = self.counter.window(datetime.now(UTC))
+        self._in_flight += sum(len(records) for records in batch.values())
+        window = self.counter.window(self.clock())
         return await self._tally(batch, window)
 
     async def _tally(self, batch: Batch, window: tuple[int, int],
@@ -249,25 +306,30 @@ class CountingWorker:
                         # A copy, not the raised error: its traceback (and its context's) holds
                         # this frame, whose locals hold the batch and ``dead`` itself, a cycle
                         # that kept whole batches alive until a rare full collection (~65 MiB).
-                        dead.append((tp, record, EventError(exc.reason, exc.detail)))
+                        dead.append(DeadLetter(tp, record, EventError(exc.reason, exc.detail)))
                         continue
                     outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return CountedBatch(batch, window, tally, ranges, outcomes, dead)
 
     async def apply(self, counted: CountedBatch) -> None:
         """Dead-letter, apply to Redis, and queue the batch's offsets for commit."""
-        await self._dead_letter(counted.dead)
-        await self.store.roll_windows(datetime.now(UTC))
+        if counted.dead:
+            sink = self._dead_letters
+            assert sink is not None, "dead letters before the worker started"
+            await self._retry("send to the dead-letter topic", lambda: sink.send(counted.dead))
+        await self._retry("roll the 30-day leaderboards", lambda: self.store.roll_windows(self.clock()))
         started = time.perf_counter()
         downloads = await self._apply(counted.tally, counted.ranges, counted.batch, counted.window)
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         for tp, records in counted.batch.items():
             self._pending[tp] = records[-1].offset + 1
-        dead_by_reason: dict[str, int] = {}
-        for _, _, exc in counted.dead:
-            dead_by_reason[exc.reason] = dead_by_reason.get(exc.reason, 0) + 1
-        not_counted = {k: n for k, n in counted.outcomes.items() if k not in (COUNTED, DATASET_CANDIDATE)}
         read = sum(len(records) for records in counted.batch.values())
+        self._in_flight -= read
+        self.health.progressed()
+        dead_by_reason: dict[str, int] = {}
+        for letter in counted.dead:
+            dead_by_reason[letter.error.reason] = dead_by_reason.get(letter.error.reason, 0) + 1
+        not_counted = {k: n for k, n in counted.outcomes.items() if k not in (COUNTED, DATASET_CANDIDATE)}
         self.metrics.record_batch(read, not_counted, dead_by_reason, downloads)
 
     async def _apply(self, tally: Tally, ranges: list[PartitionRange], batch: Batch,
@@ -292,36 +354,6 @@ class CountingWorker:
                                                   self.store.apply(r.tally, r.ranges, only_shard=s))
         return counted
 
-    async def _dead_letter(self, dead: list[DeadLetter]) -> None:
-        if not dead:
-            return
-        assert self._producer is not None
-        producer = self._producer
-
-        async def send_all() -> None:
-            # Record batches per partition: a send() per record costs tens of microseconds.
-            topic = self.settings.dlq_topic
-            partitions = sorted(await producer.partitions_for(topic))
-            batches: dict[int, list] = {}
-            for tp, record, exc in dead:
-                value = orjson.dumps({
-                    "reason": exc.reason, "detail": exc.detail, "topic": tp.topic,
-                    "partition": tp.partition, "offset": record.offset,
-                    "original_b64": base64.b64encode(record.value or b"").decode(),
-                })
-                partition = partitions[zlib.crc32(record.key or b"") % len(partitions)]
-                builders = batches.get(partition)
-                if builders is None:
-                    builders = batches[partition] = [producer.create_batch()]
-                if builders[-1].append(key=record.key, value=value, timestamp=None) is None:  # full
-                    builders.append(producer.create_batch())
-                    builders[-1].append(key=record.key, value=value, timestamp=None)
-            futures = [await producer.send_batch(b, topic, partition=partition)
-                       for partition, built in batches.items() for b in built]
-            await asyncio.gather(*futures)
-
-        await self._retry("send to the dead-letter topic", send_all)
-
     async def commit_pending(self) -> None:
         """Commit every applied offset not yet committed; a failure only delays it."""
         if not self._pending or self._consumer is None:
@@ -332,26 +364,46 @@ class CountingWorker:
             if offsets:
                 await self._consumer.commit(offsets)
             self._pending.clear()
-        except KafkaError as exc:
+        except kafka_errors.KafkaError as exc:
             # Not fatal: Redis already holds the effects, so a replay of these offsets is skipped.
             log.warning("offset commit failed (%s); it will be retried with the next batch", exc)
             self._pending = {tp: o for tp, o in self._pending.items() if tp in assigned}
 
-    async def _retry(self, what: str, action):  # type: ignore[no-untyped-def]
-        """Run ``action`` until it succeeds, backing off while Redis or Kafka is away."""
+    async def _retry(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
+        """Run ``action`` until it succeeds or the worker stops.
+
+        While Redis or Kafka is away the worker rides out a declared outage (backing off
+        up to a few seconds); a failure that needs an operator blocks it: logged as an
+        error, counted, ``/readyz`` failing and, once it has lasted, ``/healthz`` too.
+        Either way nothing is skipped: the batch waits until the action goes through.
+        """
         delay = 0.1
+        troubled = False
         while True:
             try:
-                return await action()
-            except (StoreUnavailable, KafkaError, OSError) as exc:
+                result = await action()
+            except _RETRIED as exc:
                 if self._stopping.is_set():
                     raise
-                self.metrics.retries.inc()
-                self.last_loop = time.monotonic()  # waiting out an outage is alive, not stuck
-                log.warning("cannot %s (%s); retrying in %.1f s", what, exc, delay)
+                troubled = True
+                needs_operator = isinstance(exc, _NEEDS_OPERATOR)
+                self.health.trouble(f"cannot {what}: {type(exc).__name__}: {exc}"[:500], needs_operator)
+                if needs_operator:
+                    self.metrics.blocked.labels(type(exc).__name__).inc()
+                    delay = min(max(delay, 1.0) * 2, _BLOCKED_BACKOFF_S)
+                    log.error("cannot %s (%s: %s); this needs an operator; retrying in %.0f s",
+                              what, type(exc).__name__, exc, delay)
+                else:
+                    self.metrics.retries.inc()
+                    log.warning("cannot %s (%s); retrying in %.1f s", what, exc, delay)
                 if not await self._until_stopped(asyncio.sleep(delay)):
                     raise
-                delay = min(delay * 2, _MAX_BACKOFF_S)
+                delay = min(delay * 2, _BLOCKED_BACKOFF_S if needs_operator else _MAX_BACKOFF_S)
+            else:
+                if troubled:
+                    self.health.recovered()
+                    log.info("%s: recovered", what)
+                return result
 
     async def _until_stopped(self, awaitable) -> bool:  # type: ignore[no-untyped-def]
         """Await ``awaitable`` unless a stop comes first; True when it completed."""
@@ -371,6 +423,26 @@ class CountingWorker:
                 self.metrics.lag.labels(str(tp.partition)).set(self._lag[tp.partition])
         self.metrics.totals.lag = sum(self._lag.values())
 
+    async def probe_waiting(self) -> None:
+        """Ask the broker how many records wait to be applied by this worker (for liveness).
+
+        The records past the consumer's position, plus those fetched and not yet applied.
+        The hot path measures lag from its own fetches; this asks independently, so a hot
+        path that stopped fetching (blocked, or stuck) still shows records waiting.
+        """
+        consumer = self._consumer
+        if consumer is None or not self.ready:
+            return
+        assigned = sorted(consumer.assignment())
+        try:
+            ends = await consumer.end_offsets(assigned) if assigned else {}
+            positions = [await asyncio.wait_for(consumer.position(tp), 1.0) for tp in assigned]
+        except (kafka_errors.KafkaError, OSError, TimeoutError) as exc:
+            log.debug("cannot probe the end offsets: %s", exc)
+            return
+        self.health.waiting = self._in_flight + sum(
+            max(ends[tp] - position, 0) for tp, position in zip(assigned, positions, strict=True))
+
     async def heartbeat(self) -> None:
         """Publish this worker's live totals to Redis for the dashboard (best effort)."""
         totals = self.metrics.totals
@@ -382,5 +454,5 @@ class CountingWorker:
                 "metadata_repos": len(self.libraries), "first_read_ms": totals.first_read_ms,
                 "last_apply_ms": totals.last_apply_ms,
             })
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, StoreRefused) as exc:
             log.debug("heartbeat skipped: %s", exc)

@@ -104,7 +104,11 @@ def start_worker(settings: Settings, workdir: Path, name: str = "worker",
         settings = settings.model_copy(update={"web_port": port})
     proc = worker_process(settings, workdir, name)
     proc.start()
-    wait_ready(settings.web_port, proc=proc)
+    try:
+        wait_ready(settings.web_port, proc=proc)
+    except BaseException:
+        proc.stop()
+        raise
     return proc
 
 

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from stream.api.access import install_access
 from stream.api.breakdown import breakdown_router
 from stream.api.cache import TtlCache
 from stream.api.dashboard import mount_dashboard
@@ -27,10 +28,12 @@ from stream.api.routes_ops import ops_router
 from stream.api.routes_pipeline import pipeline_router
 from stream.api.routes_repos import repo_router
 from stream.api.state import ApiState, utc_now
+from stream.settings import AccessSettings
 from stream.store.reader import CounterReader
 
 REDIS_URL_ENV = "HUBCOUNTER_API_REDIS_URL"
 CACHE_SECONDS_ENV = "HUBCOUNTER_API_CACHE_SECONDS"
+DEFAULT_ACCESS = AccessSettings.defaults()
 DESCRIPTION = """Download counts of the hub's models and datasets, read from the hubcounter
 Redis counters. Shapes follow the Hub's own API: `/api/models/{id}?expand[]=downloads`,
 `/api/models?sort=downloads`, and the publisher-analytics CSV. Days are UTC days; "downloads"
@@ -45,8 +48,13 @@ def _version() -> str:
 
 
 def create_app(redis_url: str, *, cache_seconds: float = 1.0, clock: Callable[[], datetime] = utc_now,
-               max_connections: int = 64, freeze_gc: bool = False) -> FastAPI:
+               max_connections: int = 64, freeze_gc: bool = False,
+               access: AccessSettings | None = DEFAULT_ACCESS) -> FastAPI:
     """The API and dashboard app, reading the counters in the Redis at ``redis_url``.
+
+    ``access`` sets who may read what and how much (:mod:`stream.api.access`); None builds
+    the app without its access layer, every route open and unlimited (the benchmark's
+    baseline: never serve that).
 
     Listings are kept ``cache_seconds`` per process (0: always read Redis). ``clock``
     gives the current time (UTC, aware); tests may pin it. At most ``max_connections``
@@ -80,6 +88,8 @@ def create_app(redis_url: str, *, cache_seconds: float = 1.0, clock: Callable[[]
     for router in (repo_router(), listing_router(), breakdown_router(), pipeline_router(), ops_router()):
         app.include_router(router)
     mount_dashboard(app)
+    if access is not None:
+        install_access(app, access, client)  # after the last route: it classifies every one
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
@@ -89,4 +99,5 @@ def app_from_env() -> FastAPI:
     redis_url = os.environ.get(REDIS_URL_ENV)
     if not redis_url:
         raise RuntimeError(f"{REDIS_URL_ENV} is not set; start the API with `hubcounter api`")
-    return create_app(redis_url, cache_seconds=float(os.environ.get(CACHE_SECONDS_ENV, "1.0")), freeze_gc=True)
+    return create_app(redis_url, cache_seconds=float(os.environ.get(CACHE_SECONDS_ENV, "1.0")), freeze_gc=True,
+                      access=AccessSettings())

@@ -22,16 +22,27 @@ import click
               help="Log every request (costs throughput; /metrics counts requests anyway).")
 def api(host: str, port: int, redis_url: str, workers: int, cache_seconds: float, log_level: str,
         access_log: bool) -> None:
-    """Serve the HTTP API and the dashboard (reads Redis only) until SIGTERM."""
+    """Serve the HTTP API and the dashboard until SIGTERM.
+
+    Who may read what, rate limits, timeouts and CORS come from the HUBCOUNTER_API_*
+    environment variables (docs/API.md, "Access").
+    """
+    from pydantic import ValidationError
+
     from stream.api.app import CACHE_SECONDS_ENV, REDIS_URL_ENV, create_app
     from stream.api.serving import serve_app, serve_workers
+    from stream.settings import AccessSettings
 
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise click.BadParameter(f"expected redis://host:port/db, got {redis_url!r}", param_hint="--redis-url")
+    try:
+        access = AccessSettings()  # worker processes read the same environment again
+    except ValidationError as exc:
+        raise click.UsageError(str(exc)) from exc
     options = {"host": host, "port": port, "log_level": log_level, "access_log": access_log,
                "timeout_graceful_shutdown": 10, "server_header": False}
     if workers == 1:
-        serve_app(create_app(redis_url, cache_seconds=cache_seconds, freeze_gc=True), **options)
+        serve_app(create_app(redis_url, cache_seconds=cache_seconds, freeze_gc=True, access=access), **options)
         return
     # Worker processes import the app by name and build it themselves; the URL is handed
     # down through their environment (this command is the edge that reads settings).

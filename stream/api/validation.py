@@ -22,6 +22,7 @@ from stream.names import valid_part
 RepoType = Literal["model", "dataset"]
 Sort = Literal["downloads", "downloadsAllTime"]
 
+MAX_QUERY_BYTES: Final = 2048  # a longer query string is refused (414) before it is parsed
 MAX_RANGE_DAYS: Final = 400
 MAX_LIMIT: Final = 1000
 DEFAULT_DAYS: Final = 30

@@ -9,9 +9,10 @@ import click
 import orjson
 from pydantic import ValidationError
 
+from stream.reference.analytics import Analytics
 from stream.reference.rules import RuleBook, RuleBookError
 from stream.reference.tally import read_lines, run
-from stream.settings import Settings
+from stream.settings import UNCOUNTED_TOP, Settings
 
 
 @click.command()
@@ -25,15 +26,24 @@ from stream.settings import Settings
               help="Larger messages are rejected [env HUBCOUNTER_MAX_MESSAGE_BYTES; default 65536].")
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False),
               help="Operator rules file on top of the shipped rules [env HUBCOUNTER_RULES].")
+@click.option("--analytics", is_flag=True,
+              help="Also what the downloads say, per repo and day: class, client, country, file, "
+                   "unique downloaders, uncounted requests. The output is then {\"counts\", \"analytics\"}.")
+@click.option("--classes", type=click.Path(exists=True, dir_okay=False),
+              help="Classes file that replaces the shipped one [env HUBCOUNTER_CLASSES].")
+@click.option("--top-values", type=int, help="Values kept per dimension, repo and day, the rest as \"\" "
+                                             "(other) [env HUBCOUNTER_TOP_VALUES; default 50].")
 @click.option("--indent", is_flag=True, help="Pretty-print the JSON.")
 def reference(log: str, metadata: str | None, now_text: str | None, lateness_days: float | None,
-              max_message_bytes: int | None, rules: str | None, indent: bool) -> None:
+              max_message_bytes: int | None, rules: str | None, analytics: bool, classes: str | None,
+              top_values: int | None, indent: bool) -> None:
     """Compute the exact download counts of LOG (NDJSON, .gz ok) in one batch pass.
 
     Applies every rejection the worker applies, with the worker's settings (the same
     options and environment), and the reference's own rule evaluator.
     """
-    given = {"lateness_days": lateness_days, "max_message_bytes": max_message_bytes, "rules_file": rules}
+    given = {"lateness_days": lateness_days, "max_message_bytes": max_message_bytes, "rules_file": rules,
+             "classes_file": classes, "top_values": top_values}
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
@@ -51,8 +61,11 @@ def reference(log: str, metadata: str | None, now_text: str | None, lateness_day
     except (OSError, RuleBookError) as exc:
         raise click.UsageError(f"cannot read the rules: {exc}") from exc
     records = list(read_lines(metadata)) if metadata else None
+    collected = Analytics(settings.classes_file) if analytics else None
     result = run(read_lines(log), records, now, timedelta(days=settings.lateness_days), book,
-                 settings.max_message_bytes)
+                 settings.max_message_bytes, collected)
     option = orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
-    sys.stdout.buffer.write(orjson.dumps(result.counts, option=option) + b"\n")
+    output: object = result.counts if collected is None else {
+        "counts": result.counts, "analytics": collected.shape(settings.top_values, UNCOUNTED_TOP)}
+    sys.stdout.buffer.write(orjson.dumps(output, option=option) + b"\n")
     click.echo(" ".join(f"{k}={v}" for k, v in sorted(result.stats.items())), err=True)

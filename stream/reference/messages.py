@@ -47,7 +47,7 @@ URL_PREFIXES = {"datasets": "dataset", "spaces": "space"}
 FIELD_TYPES = {
     "timestamp": "int|str", "method": "str", "status": "int|str",
     "repoType": "str?", "repoName": "str?", "path": "str?", "url": "str?",
-    "revision": "any", "hashedUserId": "any", "hashedIp": "any",
+    "revision": "any", "hashedUserId": "any", "hashedIp": "any", "userAgent": "any", "country": "any",
 }
 REQUIRED = ("timestamp", "method", "status")
 
@@ -64,6 +64,8 @@ class Request:
     status: int
     ts_ms: int
     user: tuple[str, str] | None
+    user_agent: str | None = None
+    country: str | None = None
 
     @property
     def timestamp(self) -> datetime:
@@ -219,8 +221,10 @@ def _request(fields: dict[str, Any]) -> Request:
         if isinstance(value, str) and value:
             user = (kind, value)
             break
+    agent, country = fields.get("userAgent"), fields.get("country")
     return Request(repo_type, "/".join(names), path, revision, fields["method"].upper(), status,
-                   _timestamp_ms(fields["timestamp"]), user)
+                   _timestamp_ms(fields["timestamp"]), user, agent if isinstance(agent, str) else None,
+                   country if isinstance(country, str) else None)
 
 
 _NAME_CHARS = frozenset(string.ascii_letters + string.digits + "-_.")

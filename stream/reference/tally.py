@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from stream.reference.analytics import Analytics
 from stream.reference.messages import EPOCH, MS, Rejected, read_message
 from stream.reference.rules import RuleBook
 
@@ -98,10 +99,13 @@ def library_table(metadata: Mapping[str, Any] | Iterable[Any] | None) -> dict[st
 
 def run(lines: Iterable[bytes | str], metadata: Mapping[str, Any] | Iterable[Any] | None = None,
         now: datetime | None = None, lateness: timedelta = timedelta(days=7),
-        rules: Rules | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Result:
+        rules: Rules | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+        analytics: Analytics | None = None) -> Result:
     """Count ``lines`` (see the module docstring); ``now`` defaults to the wall clock.
 
     ``rules`` defaults to the reference's own :class:`RuleBook` of the shipped rules.
+    ``analytics``, when given, collects what the counted downloads say
+    (:mod:`stream.reference.analytics`).
     """
     rules = RuleBook() if rules is None else rules
     now = datetime.now(UTC) if now is None else now
@@ -134,6 +138,7 @@ def run(lines: Iterable[bytes | str], metadata: Mapping[str, Any] | Iterable[Any
         if request.repo_type == "space":
             stats["space"] += 1
             continue
+        day = (EPOCH + (request.ts_ms // DAY_MS) * timedelta(days=1)).date().isoformat()
         if request.repo_type == "model":
             asked = (libraries.get(key), request.path)
             verdict = decided.get(asked)
@@ -141,6 +146,8 @@ def run(lines: Iterable[bytes | str], metadata: Mapping[str, Any] | Iterable[Any
                 verdict = decided[asked] = rules.counts(*asked)
             if not verdict:
                 stats["rule_says_no"] += 1
+                if analytics is not None:
+                    analytics.missed(key, day, request.path, asked[0])
                 continue
         elif request.user is not None:
             slot = (key, request.user, request.ts_ms // BUCKET_MS)
@@ -149,8 +156,9 @@ def run(lines: Iterable[bytes | str], metadata: Mapping[str, Any] | Iterable[Any
                 continue
             seen.add(slot)
         stats["counted"] += 1
-        day = (EPOCH + (request.ts_ms // DAY_MS) * timedelta(days=1)).date().isoformat()
         daily.setdefault(key, Counter())[day] += 1
+        if analytics is not None:
+            analytics.counted(key, day, request)
     counts = {
         key: {"downloadsAllTime": sum(days.values()), "daily": dict(sorted(days.items()))}
         for key, days in sorted(daily.items())

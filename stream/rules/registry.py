@@ -13,6 +13,9 @@ against ``functools.lru_cache``).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -272,6 +275,40 @@ class Registry:
         """
         return library not in self._rules
 
+    @functools.cached_property
+    def version(self) -> str:
+        """The rules in effect as a short content hash: the same decisions, the same version.
+
+        It covers what decides (the GGUF rule, the default files, every library's own
+        rule and its language), not where a rule came from or how it is labelled.
+        """
+        decisive = {
+            "always": self.always_counted.source, "default": self.default_rule.source,
+            "libraries": {name: [rule.language, rule.source] for name, rule in sorted(self._rules.items())},
+        }
+        canonical = json.dumps(decisive, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def changed_libraries(self, other: Registry) -> tuple[bool, frozenset[str | None]]:
+        """Which libraries ``other`` judges differently from this registry.
+
+        Returns (everything, libraries): ``everything`` when the GGUF rule changed (it
+        judges every model repo); else the libraries whose own rule changed, plus, when
+        the default files changed, every library judged by them (None, unknown names and
+        libraries without a rule: ``uses_default`` on either side).
+        """
+        if self.always_counted.source != other.always_counted.source:
+            return True, frozenset()
+        changed: set[str | None] = {
+            name for name in self._rules.keys() | other._rules.keys()
+            if _decisive(self._rules.get(name)) != _decisive(other._rules.get(name))
+        }
+        if self.default_rule.source != other.default_rule.source:
+            changed.add(None)
+            changed.update(name for name in self._names | other._names
+                           if self.uses_default(name) or other.uses_default(name))
+        return False, frozenset(changed)
+
     def rule_for(self, library: str | None) -> LibraryRule:
         """The rule that judges ``library``'s model repos (besides the GGUF rule)."""
         if library is None:
@@ -295,6 +332,10 @@ class Registry:
     def __repr__(self) -> str:
         extra = f", operator_file={self.operator_file!r}" if self.operator_file else ""
         return f"Registry({len(self._names)} libraries, {len(self._rules)} own rules{extra})"
+
+
+def _decisive(rule: LibraryRule | None) -> tuple[str, str] | None:
+    return None if rule is None else (rule.language, json.dumps(rule.source, sort_keys=True))
 
 
 def load_registry(

@@ -9,9 +9,10 @@ after the returned markers (:meth:`CounterStore.apply` returns them as conflicts
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -19,11 +20,10 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis import exceptions as redis_errors
 
 from stream.counting import DAY_MS, DEDUPE_BUCKET_MS, Tally
-from stream.errors import ConfigError, StoreUnavailable
+from stream.errors import ConfigError, StoreRefused, StoreUnavailable
 from stream.store import keys
 
 _pack = msgspec.msgpack.Encoder().encode
@@ -39,6 +39,30 @@ def _dedupe_member(repo_key: str, user: str) -> msgspec.Raw:
     """
     digest = hashlib.blake2b(f"{repo_key}\0{user}".encode(), digest_size=_DIGEST_BYTES).digest()
     return msgspec.Raw(_FIXSTR_12 + digest)
+
+
+# Redis is away or not serving writes yet (loading, a replica, a cluster changing hands):
+# waiting helps. Anything else that fails a call is a bug and propagates as it is.
+_AWAY = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError,
+         redis_errors.TryAgainError, redis_errors.ClusterDownError, OSError)
+# Redis refuses the write for a reason an operator must fix.
+_REFUSED = (redis_errors.OutOfMemoryError, redis_errors.NoPermissionError)
+_REFUSED_PREFIXES = ("MISCONF", "NOREPLICAS")
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """Turn Redis failures into StoreUnavailable (retry) or StoreRefused (needs an operator)."""
+    try:
+        yield
+    except _AWAY as exc:
+        raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
+    except _REFUSED as exc:
+        raise StoreRefused(f"Redis refuses writes: {exc}") from exc
+    except redis_errors.ResponseError as exc:
+        if str(exc).startswith(_REFUSED_PREFIXES):
+            raise StoreRefused(f"Redis refuses writes: {exc}") from exc
+        raise
 
 
 def lua_script(name: str) -> str:
@@ -99,11 +123,9 @@ class CounterStore:
 
     async def ensure_config(self) -> None:
         """Record the shard count on first use; refuse to run with a different one."""
-        try:
+        with store_errors():
             await self.client.hsetnx(keys.CONFIG_KEY, "shards", self.shards)
             stored = int(await self.client.hget(keys.CONFIG_KEY, "shards"))
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
         if stored != self.shards:
             raise ConfigError(
                 f"Redis holds counters in {stored} shards but this worker is set to {self.shards}; "
@@ -114,20 +136,19 @@ class CounterStore:
                     only_shard: int | None = None) -> list[ShardOutcome]:
         """Apply ``tally`` (restricted to ``only_shard`` if given) with its offset ranges.
 
-        Raises StoreUnavailable when Redis cannot be reached: nothing may be assumed
-        applied then, and the same batch must be applied again later.
+        Raises StoreUnavailable when Redis cannot be reached, StoreRefused when it refuses
+        the write: nothing may be assumed applied then, and the same batch must be applied
+        again later.
         """
         calls = self._build_calls(tally, ranges, only_shard)
         if not calls:
             return []
-        try:
+        with store_errors():
             async with self.client.pipeline(transaction=False) as pipe:
                 new_by_org = self._index_orgs(tally, pipe)
                 for call in calls:
                     await self._apply(keys=call.keys, args=self._args(call, ranges), client=pipe)
                 replies = (await pipe.execute())[len(new_by_org):]
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
         for members in new_by_org.values():
             self._indexed.update(members)
         return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, replies, strict=True)]
@@ -224,22 +245,21 @@ class CounterStore:
     async def heartbeat(self, worker_id: str, totals: dict[str, Any]) -> None:
         """Publish a worker's live totals (the dashboard derives rates from them)."""
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        try:
+        with store_errors():
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.hset(keys.worker(worker_id), mapping={**totals, "updated_ms": now_ms})
                 pipe.expire(keys.worker(worker_id), keys.WORKER_TTL_S)
                 pipe.zadd(keys.WORKERS, {worker_id: now_ms})
                 pipe.zremrangebyscore(keys.WORKERS, 0, now_ms - 1000 * keys.WORKER_TTL_S)
                 await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc}") from exc
 
     async def roll_windows(self, now: datetime) -> None:
         """Move every shard's 30-day leaderboards to the window ending on ``now``'s UTC day."""
         today = now.astimezone(UTC).date()
         if self._window_for == today:
             return
-        await roll_windows(self.client, self._roll, self.shards, today)
+        with store_errors():
+            await roll_windows(self.client, self._roll, self.shards, today)
         self._window_for = today
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -60,7 +61,32 @@ def test_each_bad_input_is_dead_lettered_with_its_reason(settings, workdir):
         assert letter["reason"] == reason, letter
         assert letter["detail"]
         assert letter["topic"] == settings.events_topic
-        assert base64.b64decode(letter["original_b64"]) == value
+        assert letter["original_bytes"] == len(value)
+        assert letter["original_sha256"] == hashlib.sha256(value).hexdigest()
+        kept = base64.b64decode(letter["original_b64"])
+        assert kept == value[:settings.dlq_keep_bytes]
+        assert letter["original_truncated"] == (len(value) > settings.dlq_keep_bytes)
     today = NOW.date().isoformat()
     assert snapshot(settings) == {
         "model:org/good": {"downloadsAllTime": len(BAD) + 1, "daily": {today: len(BAD) + 1}}}
+
+
+def test_a_message_near_the_broker_limit_gets_a_bounded_dead_letter(settings, workdir):
+    # Embedded whole and base64-encoded, a rejected 1 MB message would make a dead letter
+    # over the broker's limit that could never be sent: the letter keeps a bounded prefix.
+    create_topics(settings, partitions=1)
+    huge = _event(userAgent="x" * 1_000_000)
+    last = send(settings, settings.events_topic, [(b"big", huge), (b"model:org/good", _event())])
+    worker = start_worker(settings, workdir)
+    try:
+        wait_committed(settings, last)
+        [dead] = read_topic(settings, settings.dlq_topic, expected=1)
+    finally:
+        worker.stop()
+    letter = orjson.loads(dead.value)
+    assert letter["reason"] == "oversized"
+    assert len(dead.value) < settings.dlq_keep_bytes * 4 // 3 + 2048
+    assert letter["original_bytes"] == len(huge) and letter["original_truncated"] is True
+    assert letter["original_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert base64.b64decode(letter["original_b64"]) == huge[:settings.dlq_keep_bytes]
+    assert snapshot(settings)["model:org/good"]["downloadsAllTime"] == 1

@@ -66,7 +66,7 @@ def test_dataset_requests_with_a_user_await_dedupe_and_anonymous_ones_count_alon
                      request("org/d", "b.parquet", repo_type="dataset", user=None),
                      request("org/d", "c.parquet", repo_type="dataset", user=None))
     bucket = NOW_MS // 300_000
-    assert tally.distinct == {("dataset:org/d", "2026-11-21", bucket, "u")}
+    assert tally.distinct == {("dataset:org/d", "2026-11-21", bucket, "u"): None}
     assert tally.plain == {("dataset:org/d", "2026-11-21"): 2}
 
 
@@ -91,3 +91,71 @@ def test_day_names_are_utc_dates():
     assert day_name(NOW_MS) == "2026-11-21"
     assert day_name(int(datetime(2026, 11, 21, 23, 59, 59, 999_000, tzinfo=UTC).timestamp() * 1000)) == "2026-11-21"
     assert day_name(int(datetime(2026, 11, 22, tzinfo=UTC).timestamp() * 1000)) == "2026-11-22"
+
+
+# --- analytics: what each download says, and what did not count --------------------------
+
+HUB_UA = "huggingface_hub/0.27.1; python/3.12.7; torch/2.4.1; transformers/4.46.3"
+
+
+@pytest.fixture(scope="module")
+def analyst() -> Counter:
+    from stream.classes import load_classifier
+    from stream.facets import Facets
+
+    return Counter(load_registry(), LIBRARIES.get, timedelta(days=7), Facets(load_classifier()))
+
+
+def visit(repo: str = "org/m", path: str = "config.json", *, repo_type: str = "model", user: str | None = "u:1",
+          agent: str | None = HUB_UA, country: str | None = "DE", ts_ms: int = NOW_MS) -> FileRequest:
+    return FileRequest(ts_ms, "GET", 200, repo_type, repo, path, None, user, agent, country)  # type: ignore[arg-type]
+
+
+def test_every_counted_download_has_one_class_client_country_and_file(analyst):
+    tally = tally_of(analyst, visit(), visit(agent=f"{HUB_UA}; ci/true"), visit(country="fr"),
+                     visit("org/m", "model-q4_k_m.gguf", agent="llama-cpp", country=None, user=None))
+    day = "2026-11-21"
+    assert tally.plain == {("model:org/m", day): 4}
+    assert tally.facets == {
+        ("model:org/m", day, "other", "transformers", "DE", "config.json"): 1,
+        ("model:org/m", day, "ci", "transformers", "DE", "config.json"): 1,
+        ("model:org/m", day, "other", "transformers", "FR", "config.json"): 1,
+        ("model:org/m", day, "other", "llama.cpp", "unknown", "model-q4_k_m.gguf"): 1,
+    }
+    assert sum(tally.facets.values()) == sum(tally.plain.values())
+    # the anonymous request counts, but has no downloader to count once
+    assert tally.downloaders == {("model:org/m", day, "u:1")}
+
+
+def test_a_country_that_is_no_iso_code_is_unknown(analyst):
+    tally = tally_of(analyst, visit(country="XX"), visit(country="Germany"), visit(country="us"))
+    assert sorted(key[4] for key in tally.facets) == ["US", "unknown"]
+
+
+def test_model_candidates_the_rule_refuses_are_kept_with_their_library(analyst):
+    # open_clip counts its four weight files only: a config.json request is a missed candidate.
+    tally = tally_of(analyst, visit("org/clip", "config.json"), visit("org/clip", "config.json"),
+                     visit("org/m", "pytorch_model.bin"), visit("org/m", "README.md", user=None))
+    day = "2026-11-21"
+    assert tally.uncounted == {("model:org/clip", day, "config.json"): 2, ("model:org/m", day, "pytorch_model.bin"): 1,
+                               ("model:org/m", day, "README.md"): 1}
+    assert tally.libraries == {"model:org/clip": "open_clip", "model:org/m": None}
+    assert not tally.plain and not tally.facets
+
+
+def test_non_candidates_are_not_uncounted_downloads(analyst):
+    # a 404 or a POST was never a download to miss
+    tally = Tally()
+    for event in (FileRequest(NOW_MS, "GET", 404, "model", "org/m", "x.bin", None, "u"),  # type: ignore[arg-type]
+                  FileRequest(NOW_MS, "POST", 200, "model", "org/m", "x.bin", None, "u")):  # type: ignore[arg-type]
+        analyst.add(event, tally, analyst.window(NOW))
+    assert not tally
+
+
+def test_a_dataset_slot_keeps_the_facets_of_its_first_request(analyst):
+    # Deduplicated per user and 5 minutes: the request that opens the slot is the download.
+    tally = tally_of(analyst, visit("org/d", "a.parquet", repo_type="dataset", country="JP"),
+                     visit("org/d", "b.parquet", repo_type="dataset", country="US"))
+    [(slot, facet)] = tally.distinct.items()
+    assert facet == ("other", "transformers", "JP", "a.parquet")
+    assert slot[3] == "u:1"

@@ -85,7 +85,7 @@ def test_dead_letters_hold_no_frame_of_the_batch(collector_off: None) -> None:
             batch = {TP: Records(records)}
             alive = weakref.ref(batch[TP])
             counted = await worker.count(batch)
-            assert [exc.reason for _, _, exc in counted.dead] == ["bad_json", "missing_field"]
+            assert [letter.error.reason for letter in counted.dead] == ["bad_json", "missing_field"]
             del counted, batch
             assert alive() is None
         finally:

@@ -169,6 +169,8 @@ const App = (() => {
       clearTimeout(resizeTimer);
       resizeTimer = setTimeout(() => refreshView(routeSeq), 200);
     });
+    Access.onChange(() => refreshView(routeSeq));
+    Access.start();
     route();
     tick();
   }

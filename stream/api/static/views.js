@@ -3,9 +3,10 @@
 "use strict";
 
 const Views = (() => {
-  /** GET a JSON document from this API; a non-2xx answer throws with its error text. */
-  async function getJson(path) {
-    const reply = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
+  /** GET from this API (with the token when ``auth``); a non-2xx answer throws with its error text. */
+  async function get(path, { auth = false, accept = "application/json" } = {}) {
+    const headers = { Accept: accept, ...(auth ? Access.headers() : {}) };
+    const reply = await fetch(path, { headers, cache: "no-store" });
     if (!reply.ok) {
       let message = `${reply.status}`;
       try { message = (await reply.json()).error || message; } catch (_) { /* keep the status */ }
@@ -13,8 +14,10 @@ const Views = (() => {
       err.status = reply.status;
       throw err;
     }
-    return reply.json();
+    return reply;
   }
+
+  const getJson = async (path, options) => (await get(path, options)).json();
 
   const SEGMENT = { model: "models", dataset: "datasets" };
   const repoHref = (type, id) => `#/${SEGMENT[type]}/${id}`;
@@ -186,15 +189,15 @@ const Views = (() => {
 
   // -- one organisation -------------------------------------------------------------------
 
-  /** An organisation's repos with their totals, and its CSV export. */
+  /** An organisation's repos with their totals, and its private analytics. */
   function organization(root, org) {
     const body = h("tbody");
+    const analytics = orgAnalytics(org);
     root.replaceChildren(
       h("div", { class: "page-head" },
         h("a", { href: "#/", class: "crumb" }, "Dashboard"), h("span", { class: "crumb-sep" }, "/"),
         h("h1", { id: "org-title" }, org), h("span", { class: "badge org" }, "organisation"),
-        h("a", { class: "button", href: `/api/organizations/${org}/download-breakdown`, download: "" },
-          "Download CSV breakdown")),
+        analytics.button),
       h("div", { class: "stats three" },
         stat("org-repos", "Repos counted", ""),
         stat("org-30d", "Last 30 days", "all repos"),
@@ -204,9 +207,11 @@ const Views = (() => {
           h("thead", {}, h("tr", {}, h("th", {}, "Repository"), h("th", {}, "Type"),
             h("th", { class: "share" }, "Share of the organisation's 30 days"),
             h("th", { class: "num" }, "Last 30 days"), h("th", { class: "num" }, "All time"))), body)),
+      analytics.card,
     );
 
     async function refresh() {
+      analytics.refresh();  // private: refused without a token that covers the org, which the public part ignores
       const data = await getJson(`/api/pipeline/organizations/${org}`);
       const types = Object.entries(data.reposByType).map(([t, n]) => `${Fmt.count(n)} ${t}${n === 1 ? "" : "s"}`);
       setText("org-repos", Fmt.count(data.repos));
@@ -217,7 +222,7 @@ const Views = (() => {
         h("td", {}, h("a", { href: repoHref(r.repoType, r.id), class: "repo-link" }, r.id)),
         h("td", {}, h("span", { class: `badge ${r.repoType}` }, r.repoType)),
         h("td", { class: "share" }, h("div", { class: "share-bar" },
-          h("div", { style: `width:${data.downloads ? (100 * r.downloads) / data.downloads : 0}%` }))),
+          h("div", { style: { width: `${data.downloads ? (100 * r.downloads) / data.downloads : 0}%` } }))),
         h("td", { class: "num downloads" }, Fmt.count(r.downloads)),
         h("td", { class: "num muted" }, Fmt.count(r.downloadsAllTime)))));
     }
@@ -225,5 +230,87 @@ const Views = (() => {
     return { refresh, every: 10000 };
   }
 
-  return { getJson, overview, repo, organization, repoHref, orgHref };
+  // -- private analytics -------------------------------------------------------------------
+
+  const ANALYTICS_DAYS = 30;
+
+  /** Sum the CSV breakdown's rows per day: {day: downloads}. */
+  function dailyTotals(csv) {
+    const totals = {};
+    for (const line of csv.split("\r\n").slice(1)) {
+      if (!line) continue;
+      const fields = line.split(",");  // repo names hold no commas or quotes (Hub names)
+      const day = fields[3].slice(0, 10);
+      totals[day] = (totals[day] || 0) + Number(fields[4]);
+    }
+    return totals;
+  }
+
+  /** Why a private view is closed, in words: no token, or the API's refusal of it. */
+  function refusal(err, org) {
+    if (!err) return `Private to ${org}: its daily breakdown needs an API token that covers ${org}. ` +
+      "Give one with Token, top right.";
+    if (err.status === 401) return `The token was refused (${err.message}). Give another with Token, top right.`;
+    if (err.status === 403) return `Private to ${org}: ${err.message}.`;
+    if (err.status === 404 && err.message === "Not Found") return "This API serves public counts only.";
+    return `Could not load the breakdown (${err.message}); retrying.`;
+  }
+
+  /** The organisation's daily downloads from its CSV breakdown (private), and the CSV download. */
+  function orgAnalytics(org) {
+    const chart = h("div", { class: "chart-box", id: "org-daily-chart" });
+    const lock = h("p", { class: "locked", id: "org-private-lock", hidden: true });
+    const summary = h("span", { class: "muted", id: "org-daily-range" });
+    const button = h("button", { type: "button", class: "button", id: "org-csv", disabled: true,
+      onclick: () => download() }, "Download CSV breakdown");
+    const card = h("section", { class: "card private", id: "org-private" },
+      h("div", { class: "card-head" }, h("h2", {}, "Daily downloads · last 30 days"),
+        h("span", { class: "badge private" }, "private"), summary),
+      lock, chart);
+
+    /** Closed: ``err`` is the API's refusal, or null when there is no token to ask with. */
+    function closed(err) {
+      lock.hidden = false;
+      lock.textContent = refusal(err, org);
+      lock.dataset.reason = err ? String(err.status || "error") : "no-token";
+      chart.replaceChildren();
+      summary.textContent = "";
+      button.disabled = true;
+    }
+
+    async function refresh() {
+      if (!Access.token()) { closed(null); return; }  // the API would refuse it: no need to ask
+      const end = Fmt.todayUtc();
+      const start = Fmt.shiftDay(end, -(ANALYTICS_DAYS - 1));
+      try {
+        const reply = await get(`/api/organizations/${org}/download-breakdown?start=${start}&end=${end}`,
+          { auth: true, accept: "text/csv" });
+        const totals = dailyTotals(await reply.text());
+        const days = Fmt.daysBetween(start, end);
+        lock.hidden = true;
+        button.disabled = false;
+        summary.textContent = `${Fmt.dayLong(start)} – ${Fmt.dayLong(end)} · all repos`;
+        Charts.daily(chart, days, days.map((d) => totals[d] || 0));
+      } catch (err) {
+        closed(err);
+      }
+    }
+
+    /** The whole breakdown (every day), fetched with the token and saved as a file. */
+    async function download() {
+      try {
+        const reply = await get(`/api/organizations/${org}/download-breakdown`, { auth: true, accept: "text/csv" });
+        const name = (reply.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+        const link = h("a", { href: URL.createObjectURL(await reply.blob()), download: name ? name[1] : `${org}.csv` });
+        link.click();
+        setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+      } catch (err) {
+        closed(err);
+      }
+    }
+
+    return { card, button, refresh };
+  }
+
+  return { get, getJson, overview, repo, organization, repoHref, orgHref };
 })();

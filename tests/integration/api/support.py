@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,12 +21,14 @@ import anyio.from_thread
 import httpx
 import redis
 import uvicorn
+from click.testing import CliRunner, Result
 from fastapi import FastAPI
 
 from stream.api import create_app
+from stream.api.token_commands import tokens
 from stream.devstack import ManagedProcess, Stack, free_port, wait_for_port
 from stream.reference import compute
-from stream.settings import Settings
+from stream.settings import AccessSettings, Settings
 from stream.simulate import Simulation
 from tests.support import create_topics, send, start_worker, wait_committed
 
@@ -153,8 +156,12 @@ class ServerThread:
 
 
 def pinned_app(filled: Filled) -> FastAPI:
-    """An app whose clock is the simulation's ``now``: its 30-day window matches the reference's."""
-    return create_app(filled.settings.redis_url, clock=lambda: filled.now)
+    """An app whose clock is the simulation's ``now``: its 30-day window matches the reference's.
+
+    Without rate limits: these tests ask for every repo at once (test_access.py tests the limits).
+    """
+    return create_app(filled.settings.redis_url, clock=lambda: filled.now,
+                      access=AccessSettings.defaults(rate_limit=False))
 
 
 def ranked(filled: Filled, repo_type: str, all_time: bool = False) -> list[tuple[str, int]]:
@@ -176,3 +183,17 @@ def assert_top(actual: list[tuple[str, int]], expected: list[tuple[str, int]], l
     assert [r for r, v in actual if v > cut] == [r for r, v in want if v > cut]
     tied = {r for r, v in expected if v == cut}
     assert {r for r, v in actual if v == cut} <= tied
+
+
+def tokens_command(redis_url: str, *args: str) -> Result:
+    """The real ``hubcounter tokens`` command, run here (in a thread: it runs an event loop of its own)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(CliRunner().invoke, tokens, [*args, "--redis-url", redis_url]).result()
+
+
+def create_token(redis_url: str, *orgs: str, name: str, expires: str = "1d") -> str:
+    """A new API token, made by ``hubcounter tokens create``: what it printed."""
+    done = tokens_command(redis_url, "create", "--name", name, "--expires", expires,
+                          *(arg for org in orgs for arg in ("--org", org)))
+    assert done.exit_code == 0, done.output
+    return done.stdout.strip()

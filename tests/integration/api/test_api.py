@@ -30,6 +30,13 @@ def api(filled: Filled, api_client_factory: Any) -> ApiClient:
     return api_client_factory(pinned_app(filled))
 
 
+@pytest.fixture(scope="module")
+def operator(api: ApiClient) -> dict[str, str]:
+    """The header of an operator token (``*``): the CSV breakdown is private (test_access.py checks who may)."""
+    token, _ = api.call(lambda: api.app.state.tokens.create(["*"], "test-api-operator"))
+    return {"Authorization": f"Bearer {token}"}
+
+
 # -- one repo --------------------------------------------------------------------------------
 
 def test_every_repo_lookup_matches_the_reference(filled: Filled, api: ApiClient) -> None:
@@ -134,8 +141,8 @@ def test_top_of_one_author(filled: Filled, api: ApiClient) -> None:
 
 # -- the CSV breakdown -------------------------------------------------------------------------
 
-def breakdown(api: ApiClient, org: str, **params: str) -> list[dict[str, str]]:
-    reply = api.get(f"/api/organizations/{org}/download-breakdown", params=params)
+def breakdown(api: ApiClient, auth: dict[str, str], org: str, **params: str) -> list[dict[str, str]]:
+    reply = api.get(f"/api/organizations/{org}/download-breakdown", params=params, headers=auth)
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"].startswith("text/csv")
     reader = csv.reader(io.StringIO(reply.text))
@@ -155,22 +162,23 @@ def expected_rows(filled: Filled, org: str, first: str = "", last: str = "9999")
     return rows
 
 
-def test_breakdown_csv_matches_the_reference(filled: Filled, api: ApiClient) -> None:
+def test_breakdown_csv_matches_the_reference(filled: Filled, api: ApiClient, operator: dict[str, str]) -> None:
     # Models and datasets of the org, one row per non-zero day, ordered by repo then day.
     for org in list(filled.orgs())[:3]:
-        assert breakdown(api, org) == expected_rows(filled, org)
+        assert breakdown(api, operator, org) == expected_rows(filled, org)
 
 
-def test_breakdown_over_a_range(filled: Filled, api: ApiClient) -> None:
+def test_breakdown_over_a_range(filled: Filled, api: ApiClient, operator: dict[str, str]) -> None:
     org = next(iter(filled.orgs()))
     day = (filled.today - timedelta(days=1)).isoformat()
-    rows = breakdown(api, org, start=day, end=day)
+    rows = breakdown(api, operator, org, start=day, end=day)
     assert rows == expected_rows(filled, org, day, day)
     assert rows, "the busiest org should have downloads yesterday"
 
 
-def test_breakdown_of_an_unknown_org_is_a_json_404(api: ApiClient) -> None:
-    reply = api.get("/api/organizations/no-such-org/download-breakdown")
+def test_breakdown_of_an_unknown_org_is_a_json_404(api: ApiClient, operator: dict[str, str]) -> None:
+    # To an operator; anyone else learns nothing about which organisations exist (test_access.py).
+    reply = api.get("/api/organizations/no-such-org/download-breakdown", headers=operator)
     assert reply.status_code == 404
     assert "error" in reply.json()
 
@@ -194,9 +202,9 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("path", BAD_REQUESTS)
-def test_bad_input_is_a_clear_json_400(api: ApiClient, path: str) -> None:
+def test_bad_input_is_a_clear_json_400(api: ApiClient, operator: dict[str, str], path: str) -> None:
     # Checked before any key is built: an id that is no Hub name never reaches Redis.
-    reply = api.get(path)
+    reply = api.get(path, headers=operator)
     assert reply.status_code == 400, reply.text
     body = reply.json()
     assert set(body) == {"error"} and isinstance(body["error"], str) and body["error"]

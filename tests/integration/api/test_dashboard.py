@@ -8,12 +8,15 @@ to also write the README's screenshot.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import shutil
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,7 +29,7 @@ from stream.devstack import Stack
 from stream.reference import library_table
 from stream.rules import load_registry
 from stream.simulate import Simulation
-from tests.integration.api.support import Filled, ServerThread, assert_top, fill, ranked
+from tests.integration.api.support import Filled, ServerThread, assert_top, create_token, fill, ranked
 from tests.support import Feeder, send
 
 pytestmark = pytest.mark.integration
@@ -36,6 +39,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SEED, REPOS = 31, 400
 TOP_ROWS = "#top-table tbody tr[data-id]"
+# Chromium logs every answer >= 400 to a fetch as a console error: expected where a test
+# checks that the API refuses a private view.
+REFUSED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of 40[13]")
 
 
 class Live:
@@ -74,17 +80,28 @@ def browser(live: Live) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, live: Live) -> Iterator[Page]:
-    """A page that may only talk to our server; script errors and outside requests fail the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+def refusals_expected() -> None:
+    """Marks a test in which the API refuses some of the page's requests (401/403) on purpose."""
+
+
+@pytest.fixture
+def page(browser: Browser, live: Live, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A page that may only talk to our server; script errors (content-security-policy
+    violations among them) and outside requests fail the test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US", accept_downloads=True)
     opened = context.new_page()
     errors: list[str] = []
     outside: list[str] = []
     ours = urlsplit(live.url).netloc
+    refusals_ok = "refusals_expected" in request.fixturenames
+
+    def on_console(text: str) -> None:
+        if not (refusals_ok and REFUSED_LOAD.search(text)):
+            errors.append(text)
 
     def guard(route: Route) -> None:
         url = route.request.url
-        if url.startswith("data:") or urlsplit(url).netloc == ours:
+        if url.startswith(("data:", "blob:")) or urlsplit(url).netloc == ours:
             route.continue_()
         else:
             outside.append(url)
@@ -92,7 +109,7 @@ def page(browser: Browser, live: Live) -> Iterator[Page]:
 
     opened.route("**/*", guard)
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    opened.on("console", lambda msg: on_console(msg.text) if msg.type == "error" else None)
     yield opened
     context.close()
     assert not outside, f"the page tried to load from outside the machine: {outside}"
@@ -167,6 +184,109 @@ def test_organisation_view_lists_its_repos(live: Live, page: Page) -> None:
     assert sorted(shown) == sorted(k.partition(":")[2] for k in keys)
     total = sum(live.filled.expected[k]["downloadsAllTime"] for k in keys)
     assert page.text_content("#org-all") == f"{total:,}"
+
+
+# -- private analytics: the organisation's own ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def org_tokens(live: Live) -> dict[str, str]:
+    """Tokens made with `hubcounter tokens create`: one for the biggest org, one for another."""
+    first, second, *_ = live.filled.orgs()
+    return {org: create_token(live.filled.settings.redis_url, org, name=f"dash-{org}") for org in (first, second)}
+
+
+def give_token(page: Page, token: str) -> str:
+    """Paste a token into the top bar's token panel, as a user would; what the page then says about it."""
+    page.click("#token-button")
+    page.fill("#token-input", token)
+    page.click("#token-panel button[type=submit]")
+    page.wait_for_function("() => !document.getElementById('token-status').textContent.startsWith('Checking')")
+    return page.text_content("#token-status") or ""
+
+
+def org_daily(filled: Filled, org: str, days: int = 30) -> dict[str, int]:
+    """The reference's downloads of all of ``org``'s repos per day, over the ``days`` ending today."""
+    first = (filled.today - timedelta(days=days - 1)).isoformat()
+    totals: dict[str, int] = {}
+    for key in filled.orgs()[org]:
+        for day, n in filled.expected[key]["daily"].items():
+            if first <= day <= filled.today.isoformat():
+                totals[day] = totals.get(day, 0) + n
+    return totals
+
+
+def closed_private_view(page: Page, url: str, org: str) -> tuple[str | None, str | None]:
+    """Open the org page, whose private part must stay closed: (why, what it says)."""
+    page.goto(f"{url}/#/org/{org}")
+    page.wait_for_selector("#org-private-lock:not([hidden])")
+    assert page.locator("#org-daily-chart rect.bar").count() == 0
+    assert page.is_disabled("#org-csv")
+    return page.get_attribute("#org-private-lock", "data-reason"), page.text_content("#org-private-lock")
+
+
+def test_private_analytics_are_refused_without_a_token(live: Live, page: Page, refusals_expected: None) -> None:
+    # Without a token the org page says what it would need (and does not ask the API,
+    # which refuses the page's own request without one); its public part shows as always.
+    org = next(iter(live.filled.orgs()))
+    assert closed_private_view(page, live.url, org) == ("no-token", (
+        f"Private to {org}: its daily breakdown needs an API token that covers {org}. Give one with Token, top right."))
+    page.wait_for_selector("#org-table tbody tr[data-id]")
+    refused = page.evaluate("url => fetch(url).then(async r => [r.status, (await r.json()).error])",
+                            f"/api/organizations/{org}/download-breakdown")
+    assert refused[0] == 401 and refused[1].startswith("this endpoint is private")
+
+
+def test_private_analytics_with_a_token(live: Live, page: Page, org_tokens: dict[str, str], tmp_path: Path) -> None:
+    # With a token that covers the org: its daily totals (from the private CSV breakdown)
+    # as a chart, and the whole CSV as a download; the token stays in this tab only.
+    org = next(iter(live.filled.orgs()))
+    page.goto(live.url)
+    status = give_token(page, org_tokens[org])
+    assert status.startswith(f'Token "dash-{org}" covers {org}, until ')
+    page.goto(f"{live.url}/#/org/{org}")
+    page.wait_for_function("() => document.querySelectorAll('#org-daily-chart rect.bar').length === 30")
+    bars = page.eval_on_selector_all("#org-daily-chart rect.bar",
+                                     "bs => bs.map(b => [b.dataset.day, +b.dataset.value])")
+    assert {day: n for day, n in bars if n} == org_daily(live.filled, org)
+    assert page.is_hidden("#org-private-lock")
+    page.screenshot(path=str(tmp_path / "org.png"), full_page=True)
+    with page.expect_download() as download:
+        page.click("#org-csv")
+    assert download.value.suggested_filename == f"{org}-downloads-all.csv"
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0] == ["repoType", "repoName", "total", "timestamp", "downloads"]
+    assert sum(int(r[4]) for r in rows[1:]) == sum(
+        sum(live.filled.expected[k]["daily"].values()) for k in live.filled.orgs()[org])
+    stored = page.evaluate("() => [sessionStorage.getItem('hubcounter.token'), localStorage.length]")
+    assert stored == [org_tokens[org], 0]
+
+
+def test_a_token_of_another_organisation_is_refused(live: Live, page: Page, org_tokens: dict[str, str],
+                                                   refusals_expected: None) -> None:
+    # Another org's token opens nothing here: 403, said in words, no chart, no CSV.
+    org, other = list(live.filled.orgs())[:2]
+    page.goto(live.url)
+    give_token(page, org_tokens[other])
+    assert closed_private_view(page, live.url, org) == (
+        "403", f"Private to {org}: this token does not cover the organisation '{org}'.")
+
+
+def test_an_unknown_token_is_refused(live: Live, page: Page, refusals_expected: None) -> None:
+    page.goto(live.url)
+    status = give_token(page, "hct_0123456789abcdef_" + "x" * 43)
+    assert status == "Refused: the token is unknown, expired or revoked (expected Authorization: Bearer <token>)"
+    assert page.get_attribute("#token-button", "data-state") == "refused"
+
+
+def test_the_page_is_served_with_a_content_security_policy(live: Live, page: Page) -> None:
+    # Scripts and styles from /static only, nothing inline: the page's own scripts run under
+    # it (any violation is a console error, which fails every test of this module).
+    reply = page.goto(live.url)
+    assert reply is not None
+    policy = reply.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy and "unsafe-inline" not in policy
+    page.wait_for_selector(TOP_ROWS)
+    assert page.eval_on_selector_all("script", "ss => ss.filter(s => !s.src || s.textContent.trim()).length") == 0
 
 
 def test_worker_heartbeats_are_served(live: Live) -> None:

@@ -40,7 +40,7 @@ def worker_reads(raw: bytes, max_bytes: int) -> tuple[str, Any]:
         return "dead", exc.reason
     user = None if event.user is None else ({"u": "user", "i": "ip"}[event.user[0]], event.user[2:])
     return "ok", (event.ts_ms, event.method, event.status, event.repo_type, event.repo, event.path,
-                  event.revision, user)
+                  event.revision, user, event.user_agent, event.country)
 
 
 def reference_reads(raw: bytes, max_bytes: int) -> tuple[str, Any]:
@@ -53,7 +53,7 @@ def reference_reads(raw: bytes, max_bytes: int) -> tuple[str, Any]:
     if read.ts_ms > _WINDOW[1]:
         return "dead", "too_early"
     return "ok", (read.ts_ms, read.method, read.status, read.repo_type, read.repo, read.path,
-                  read.revision, read.user)
+                  read.revision, read.user, read.user_agent, read.country)
 
 
 # --- values, as JSON text ----------------------------------------------------------------
@@ -130,6 +130,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[str]] = {
     "hashedUserId": dumped(st.sampled_from(["u1", "", "x"])) | JSON_ANY,
     "hashedIp": dumped(st.sampled_from(["ip1", "", "x"])) | JSON_ANY,
     "userAgent": dumped(st.text(max_size=20)) | JSON_ANY,
+    "country": dumped(st.sampled_from(["US", "de", "XX", ""])) | JSON_ANY,
     "meth\\u006fd": dumped(st.sampled_from(["GET", 5])),  # an escaped key is the same key
 }
 GOOD_PART = st.from_regex(r"[A-Za-z0-9_]([A-Za-z0-9_.-]{0,6}[A-Za-z0-9_])?", fullmatch=True).filter(
@@ -154,10 +155,11 @@ GOOD_VALUES: dict[str, st.SearchStrategy[str]] = {
     "hashedUserId": dumped(st.sampled_from(["u1", "u2", ""])),
     "hashedIp": dumped(st.sampled_from(["ip1", ""])),
     "userAgent": dumped(st.text(max_size=20)),
+    "country": dumped(st.sampled_from(["US", "JP", "fr", "unknown"])),
 }
 FIELD_FORM = ("timestamp", "method", "status", "repoType", "repoName", "path")
 URL_FORM = ("timestamp", "method", "status", "url")
-OPTIONAL = ("revision", "hashedUserId", "hashedIp", "userAgent")
+OPTIONAL = ("revision", "hashedUserId", "hashedIp", "userAgent", "country")
 
 
 @st.composite

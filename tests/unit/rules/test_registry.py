@@ -321,3 +321,35 @@ def test_historical_examples_compile(name: str) -> None:
         compile_filter(example, name) if isinstance(example, dict) else compile_query(example, name)
     )
     assert rule("pytorch_model.bin")
+
+
+# --- versions: what a rule change changes --------------------------------------------------
+
+
+def _with_operator_file(tmp_path, text: str):
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    return load_registry(path)
+
+
+def test_the_version_is_the_content_of_the_rules(tmp_path):
+    # The same rules from another file are the same version; a different rule is another.
+    shipped = load_registry()
+    assert shipped.version == load_registry().version and len(shipped.version) == 12
+    same = _with_operator_file(tmp_path, "libraries:\n  open_clip:\n    countDownloads: '"
+                               + shipped.rule_for("open_clip").source + "'\n")
+    assert same.version == shipped.version
+    old_clip = _with_operator_file(tmp_path, "libraries:\n  open_clip:\n    countDownloads: "
+                                   "'path_extension:\"bin\" AND path_filename:*pytorch_model'\n")
+    assert old_clip.version != shipped.version
+
+
+def test_changed_libraries_names_what_a_rule_change_touches(tmp_path):
+    shipped = load_registry()
+    old_clip = _with_operator_file(tmp_path, "libraries:\n  open_clip:\n    countDownloads: "
+                                   "'path_extension:\"bin\" AND path_filename:*pytorch_model'\n")
+    assert shipped.changed_libraries(old_clip) == (False, frozenset({"open_clip"}))
+    assert shipped.changed_libraries(shipped) == (False, frozenset())
+    # a new library with a rule of its own changes that library's repos (judged by the default before)
+    added = _with_operator_file(tmp_path, "libraries:\n  my-lib:\n    countDownloads: 'path:\"w.bin\"'\n")
+    assert shipped.changed_libraries(added) == (False, frozenset({"my-lib"}))
