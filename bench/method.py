@@ -104,9 +104,14 @@ datasets, the last day's 288 buckets) in batches of 20,000 to a redis-server of 
 `used_memory` before and after (this includes the datasets' counters) and the
 `MEMORY USAGE` of the dedupe sets alone. (3) `tracemalloc` around loading 1,000,000
 metadata records into a `stream.metadata.LibraryMap`. Memory does not depend on timing,
-so (2) and (3) run while (1) does, and the latency rig starts up meanwhile.
+so (2) and (3) run while (1) does, and the latency rig starts up meanwhile. Where (1)'s
+memory goes: `python -m bench.memory_profile` runs the same worker in-process under
+`tracemalloc` (started at readiness, a snapshot every half second) and reports the
+snapshot holding the most by allocating line, what holds the fetched records' lists,
+and what a full collection frees at that moment (garbage only the cyclic collector sees).
 
-**Rules** and **API**: `bench.rules_bench.run()` and, when present, `bench.api_bench.run()`,
+**Rules**, **event parser**, **API** and **API fuzzing**: `bench.rules_bench.run()`,
+`bench.parse_bench.run()`, `bench.api_bench.run()` (when present) and `bench.fuzz_api.run()`,
 reported as they return.
 
 **Caveats.** Everything shares two cores: the broker, Redis, the contender and the driver.

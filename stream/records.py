@@ -62,6 +62,11 @@ class _LeanPartitionRecords(_fetcher.PartitionRecords):
         self._read_committed = self._isolation_level == _fetcher.READ_COMMITTED
         self._held: list[Any] = []  # records of a batch handed out only in part
         self._held_end = 0  # the position after that whole batch
+        if self.lean:
+            # aiokafka's own iterator is a generator holding ``self``: a cycle that only its
+            # exhaustion breaks, which the lean path never reaches. Unbroken, every fetched
+            # response waited for the cyclic collector (tens of MiB at a time).
+            self._records_iterator = None
 
     def __next__(self) -> Any:
         if not self.lean:
