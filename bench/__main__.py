@@ -33,8 +33,8 @@ from bench.child import reap
 from bench.stats import RunSummary
 
 THROUGHPUT = ("drain", "drain_stock", "worker", "cluster", "faust", "faust_batched", "quix")
-NAMES = (*THROUGHPUT, "latency", "memory", "rules", "parse", "api", "fuzz")
-NEEDS_STACK = {*THROUGHPUT, "latency", "memory"}
+NAMES = (*THROUGHPUT, "latency", "memory", "rollback", "rules", "parse", "redis", "api", "fuzz")
+NEEDS_STACK = {*THROUGHPUT, "latency", "memory", "rollback"}
 
 
 def log(message: str) -> None:
@@ -44,8 +44,10 @@ def log(message: str) -> None:
 class Session:
     """One invocation: the selected benchmarks, their results and their failures."""
 
-    def __init__(self, quick: bool, selected: list[str], runs: int | None, broker: str = "kafka"):
+    def __init__(self, quick: bool, selected: list[str], runs: int | None, broker: str = "kafka",
+                 sizing_repos: int | None = None):
         self.quick, self.selected, self.runs_override, self.broker = quick, selected, runs, broker
+        self.sizing_repos = sizing_repos
         self.results: dict[str, Any] = {"throughput": {}, "errors": {}}
         self.peak = 0.0
 
@@ -68,6 +70,11 @@ class Session:
                     self.results["workload"] = workload.describe()
                     self._throughput(workload)
                     self._memory_and_latency(workload)
+                    if "rollback" in self.selected:
+                        from bench import rollback
+
+                        log("rollback")
+                        self.results["rollback"] = self.attempt("rollback", lambda: rollback.run(workload))
                 finally:
                     reap()  # before the stack goes: stopping workers still talk to it
         if "rules" in self.selected:
@@ -80,6 +87,13 @@ class Session:
 
             log("parse")
             self.results["parse"] = self.attempt("parse", lambda: parse_bench.run(self.quick))
+        if "redis" in self.selected:
+            from bench import redis_bench
+
+            log("redis: apply costs on one Redis and on clusters, markers, sizing")
+            (workdir / "redis").mkdir(exist_ok=True)
+            self.results["redis"] = self.attempt(
+                "redis", lambda: redis_bench.run(workdir / "redis", self.quick, self.sizing_repos))
         if "api" in self.selected and importlib.util.find_spec("bench.api_bench") is not None:
             log("api")
             self.results["api"] = self.attempt(
@@ -169,6 +183,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", nargs="+", action="extend", choices=NAMES, metavar="NAME", default=[],
                         help="leave these out")
     parser.add_argument("--runs", type=int, help="rounds of the throughput contenders [quick 1, full 3]")
+    parser.add_argument("--sizing-repos", type=int, help="repos of the Redis sizing fills (redis) [quick 20,000, "
+                                                          "full 200,000; 1,000,000 takes about half an hour here]")
     parser.add_argument("--out", type=Path, help="write the markdown page here (e.g. docs/BENCHMARKS.md)")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--note", help="a line at the top of the page (e.g. that the figures are provisional)")
@@ -192,6 +208,8 @@ def canonical_command(args: argparse.Namespace) -> str:
         parts.append("--skip " + " ".join(args.skip))
     if args.runs:
         parts.append(f"--runs {args.runs}")
+    if args.sizing_repos:
+        parts.append(f"--sizing-repos {args.sizing_repos}")
     if args.out:
         parts.append(f"--out {shlex.quote(str(args.out))}")
     return " ".join(parts)
@@ -263,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "soak":
         return soak(args)
     selected = [name for name in dict.fromkeys(args.only or NAMES) if name not in args.skip]
-    session = Session(args.quick, selected, args.runs, args.broker)
+    session = Session(args.quick, selected, args.runs, args.broker, args.sizing_repos)
     started, load_start = time.monotonic(), machine.load_average()
     workdir = Path(tempfile.mkdtemp(prefix="hubcounter-bench-"))
     try:

@@ -110,6 +110,27 @@ memory goes: `python -m bench.memory_profile` runs the same worker in-process un
 snapshot holding the most by allocating line, what holds the fetched records' lists,
 and what a full collection frees at that moment (garbage only the cyclic collector sees).
 
+**Rollback** (`bench/rollback.py`). The real worker counts the workload into a
+redis-server of its own; at a third of the topic `BGSAVE` keeps a snapshot; once Redis
+holds a third more (or everything), it is killed and started again from that snapshot
+while the worker runs. Reported: what the snapshot holds (read from the file itself), what
+Redis held before the kill, the positions the worker counted again
+(`hubcounter_replayed_positions_total`), the time until the whole topic is held again, and
+the usual check of every counter against the reference.
+
+**Redis** (`bench/redis_bench.py`, no broker). *Apply*: realistic batches (20,000
+simulated events through the worker's `Counter`, 8 partitions each) applied by
+`CounterStore.apply` to one redis-server, a one-master and a three-master cluster (no
+replicas, no persistence), after a warm-up pass; per batch the time `apply` takes, the
+client's CPU, Redis's own CPU (`INFO cpu`, summed over masters) and the bytes sent
+(`total_net_input_bytes`); then the same ranges with no downloads, what moving every
+shard's position markers costs alone. *Sizing*: repos x 30 days of downloads applied
+through the same writer (200,000 repos by default, `--sizing-repos N` for others; 20,000
+in quick mode), then the same repos over one day; `used_memory` before and after each,
+and `MEMORY USAGE` of every leaderboard and day zset and of samples of repo hashes and
+org index sets. The difference between the two
+fills gives the bytes one repo-day adds; the one-day fill less that, the bytes per repo.
+
 **Rules**, **event parser**, **API** and **API fuzzing**: `bench.rules_bench.run()`,
 `bench.parse_bench.run()`, `bench.api_bench.run()` (when present) and `bench.fuzz_api.run()`,
 reported as they return.

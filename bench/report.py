@@ -217,10 +217,70 @@ def _details(results: dict[str, Any], sub: str = "#") -> list[str]:
     for name, figures in (results.get("memory") or {}).items():
         out += [f"{sub}# Memory: {name.replace('_', ' ')}", "", _facts({k: _short(v) for k, v in figures.items()}),
                 ""]
+    out += _redis_details(results.get("redis") or {}, sub)
+    rollback = results.get("rollback")
+    if rollback:
+        out += [f"{sub}# Replay after a Redis rollback", "",
+                "A snapshot at a third of the topic, Redis killed and started again from it at two thirds, "
+                "the worker running (`bench/rollback.py`). Positions are offsets: each is a record.", "",
+                _facts({k: _short(v) for k, v in rollback.items()}), ""]
     for name, title in (("rules", "Rules"), ("parse", "Event parser"), ("api", "API"), ("fuzz", "API fuzzing")):
         figures = results.get(name)
         if figures:
             out += [f"{sub}# {title} benchmark", "", _facts({k: _short(v) for k, v in figures.items()}), ""]
+    return out
+
+
+_TARGETS = (("one_redis", "one Redis"), ("cluster_1_masters", "cluster, 1 master"),
+            ("cluster_3_masters", "cluster, 3 masters"))
+
+
+def redis_apply_rows(apply: dict[str, Any]) -> list[list[str]]:
+    """Per target: what a realistic batch, and the markers alone, cost."""
+    rows = []
+    for key, title in _TARGETS:
+        figures = apply.get(key)
+        if not figures:
+            continue
+        batch, markers = figures["batch"], figures["markers_only"]
+        rows.append([title, fmt_num(batch["apply_ms_median"], " ms", 1), fmt_num(batch["client_cpu_ms"], " ms", 1),
+                     fmt_num(batch["redis_cpu_ms"], " ms", 1), fmt_num(batch["bytes_in_kib"], " KiB", 0),
+                     fmt_num(markers["apply_ms_median"], " ms", 1), fmt_num(markers["redis_cpu_ms"], " ms", 2),
+                     fmt_num(markers["bytes_in_kib"], " KiB", 1)])
+    return rows
+
+
+def _redis_details(figures: dict[str, Any], sub: str = "#") -> list[str]:
+    out: list[str] = []
+    apply = figures.get("apply")
+    if apply:
+        first = next((apply[key] for key, _ in _TARGETS if key in apply), {})
+        out += [f"{sub}# Redis: a batch on one Redis and on clusters; the position markers", "",
+                f"{apply['batches']} batches of {apply['events_per_batch']:,} simulated events "
+                f"({first.get('entries_per_batch', 0):,} (repo, day) entries each) over "
+                f"{apply['partitions_per_batch']} partitions, applied by `CounterStore.apply` to "
+                f"{apply['shards']} shards (`bench/redis_bench.py`); medians per batch. *Markers only*: the same "
+                "ranges with no downloads, i.e. what moving every shard's position markers costs by itself.", "",
+                table(["Redis", "Apply", "Client CPU", "Redis CPU", "Sent", "Markers only: apply",
+                       "Redis CPU", "Sent"], redis_apply_rows(apply)), ""]
+    sizing = figures.get("sizing")
+    if sizing:
+        full = sizing["thirty_days"]
+        out += [f"{sub}# Redis memory: sizing", "",
+                f"{full['repos']:,} model repos with downloads on each of {full['days']} days, applied through "
+                f"the writer ({full['fill_seconds']} s): used_memory +{full['used_memory_mib']:,.0f} MiB, "
+                f"{full['bytes_per_repo_day_total']:,.0f} B per repo-day in all. From a second fill of the same "
+                "repos over one day:", "",
+                table(["Structure", "Bytes"], [
+                    ["per repo (hash overhead, 30-day and all-time leaderboards, org index)",
+                     fmt_num(sizing["bytes_per_repo"], "", 0)],
+                    ["per repo-day (a field of the repo's hash, an entry of the day's leaderboard)",
+                     fmt_num(sizing["bytes_per_repo_day"], "", 0)],
+                    ["a repo's hash with 30 days (MEMORY USAGE, sampled)", fmt_num(full["repo_hash_bytes"], "", 0)],
+                    ["an entry of a day leaderboard", fmt_num(full["day_zset_bytes_per_entry"], "", 0)],
+                    ["the 30-day and all-time leaderboards, per repo", fmt_num(full["boards_bytes_per_repo"], "", 0)],
+                    ["the org index, per repo", fmt_num(full["org_index_bytes_per_repo"], "", 0)],
+                ]), ""]
     return out
 
 

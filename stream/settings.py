@@ -53,7 +53,8 @@ class Settings(BaseSettings):
                                        "or any node of a Redis Cluster")
     redis_cluster: Literal["auto", "true", "false"] = Field(
         "auto", validation_alias="HUBCOUNTER_REDIS_CLUSTER",
-        description="Whether REDIS_URL names a Redis Cluster node: auto asks it (INFO cluster), true or false say so")
+        description="Whether REDIS_URL names a Redis Cluster node: auto asks it (INFO cluster, else READONLY), "
+                    "true or false say so")
     redis_min_replicas: int = Field(
         0, ge=0, le=16, validation_alias="HUBCOUNTER_REDIS_MIN_REPLICAS",
         description="After applying a batch, wait until this many replicas of every master written to hold it "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -169,6 +170,20 @@ def assert_exact(settings: Settings, expected: dict) -> None:
 def dead_letters(reference: Result) -> int:
     """How many of the reference's lines the worker must dead-letter (``dead:<reason>``)."""
     return sum(n for outcome, n in reference.stats.items() if outcome.startswith("dead:"))
+def save_snapshot(port: int, data: Path) -> Path:
+    """``BGSAVE`` the Redis on ``port`` (its files in ``data``), wait for it, and keep a copy
+    of the file: that Redis as it is at this moment."""
+    with redis.Redis(port=port) as client:
+        before = client.lastsave()
+        client.bgsave()
+        deadline = time.monotonic() + 30
+        while client.lastsave() == before or client.info("persistence")["rdb_bgsave_in_progress"]:
+            assert time.monotonic() < deadline, "BGSAVE did not finish"
+            time.sleep(0.05)
+        assert client.info("persistence")["rdb_last_bgsave_status"] == "ok"
+    kept = data / "older.rdb"
+    shutil.copy(data / "dump.rdb", kept)
+    return kept
 
 
 def start_worker(settings: Settings, workdir: Path, name: str = "worker",

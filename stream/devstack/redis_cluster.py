@@ -92,8 +92,11 @@ class LocalCluster:
             self.nodes.append(self._node(index))
         for node in self.nodes:
             node.start()
-        self.cli("--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
-                 "--cluster-replicas", str(replicas), "--cluster-yes")
+        if len(self.nodes) == 1:  # redis-cli creates clusters of three masters or more
+            self.cli("cluster", "addslotsrange", "0", "16383")
+        else:
+            self.cli("--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+                     "--cluster-replicas", str(replicas), "--cluster-yes")
         self.wait_healthy()
         return self
 
@@ -135,6 +138,26 @@ class LocalCluster:
         if done.returncode != 0 or "[ERR]" in done.stdout or done.stdout.startswith(("ERR ", "(error)")):
             raise ServiceMissing(f"{' '.join(argv[1:])} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         return done.stdout
+
+    def restore(self, port: int, snapshot: Path) -> None:
+        """Start the node on ``port`` again from an RDB file, as restoring a backup does.
+
+        The node's append-only file goes (else it would load that instead), the node loads
+        the RDB, and with ``durable`` it writes an append-only file from it again.
+        """
+        node = self.node_of(port)
+        node.kill()
+        data = node.log_path.parent
+        shutil.rmtree(data / "appendonlydir", ignore_errors=True)
+        shutil.copy(snapshot, data / "dump.rdb")
+        argv = node.argv
+        node.argv = [*argv, "--appendonly", "no"]  # a later option wins: load the RDB
+        try:
+            node.start()
+        finally:
+            node.argv = argv
+        if self.durable:
+            self.cli("config", "set", "appendonly", "yes", port=port)
 
     def acl_user(self, name: str, *rules: str) -> None:
         """Create or change an ACL user on every node (ACLs are per node, not cluster-wide)."""

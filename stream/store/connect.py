@@ -2,8 +2,8 @@
 
 ``REDIS_URL`` may name a standalone Redis or any node of a cluster. With
 ``HUBCOUNTER_REDIS_CLUSTER=auto`` (the default) :func:`connect` asks the node
-(``INFO cluster``) and builds redis-py's ``Redis`` or ``RedisCluster`` accordingly;
-``true``/``false`` skip the question (for an ACL user not allowed ``INFO``). Both clients
+(``INFO cluster``, or ``READONLY`` for a user not allowed ``INFO``) and builds redis-py's
+``Redis`` or ``RedisCluster`` accordingly; ``true``/``false`` skip the question. Both clients
 take ``rediss://`` (TLS) and ``user:password@`` (ACL) URLs and offer the same commands
 and non-transactional pipelines, so nothing past this module asks which one it got.
 """
@@ -105,15 +105,24 @@ async def _cluster_enabled(config: RedisConfig) -> bool:
     try:
         with store_errors(f"Redis at {_safe(config.url)}"):
             try:
-                info = await probe.info("cluster")
+                return bool(int((await probe.info("cluster")).get("cluster_enabled", 0)))
+            except NoPermissionError:
+                pass
+            # A user that may not run INFO may run READONLY (category @connection): a
+            # cluster node accepts it, a single Redis says it has no cluster support.
+            try:
+                await probe.execute_command("READONLY")
+                return True
             except NoPermissionError as exc:
                 raise ConfigError(
-                    f"cannot tell whether {_safe(config.url)} is a cluster node: this user may not run INFO; "
-                    "set HUBCOUNTER_REDIS_CLUSTER=true or false"
-                ) from exc
+                    f"cannot tell whether {_safe(config.url)} is a cluster node: this user may run neither INFO "
+                    "nor READONLY; set HUBCOUNTER_REDIS_CLUSTER=true or false") from exc
+            except ResponseError as exc:
+                if "cluster support disabled" in str(exc):
+                    return False
+                raise
     finally:
         await probe.aclose()
-    return bool(int(info.get("cluster_enabled", 0)))
 
 
 async def connect(config: RedisConfig) -> RedisClient:

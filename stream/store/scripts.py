@@ -47,12 +47,14 @@ APPLY = Script.named("apply.lua")
 ROLL = Script.named("roll.lua")
 
 
-async def run(client: RedisClient, commands: Sequence[Command], scripts: Iterable[Script]) -> list[Any]:
+async def run(client: RedisClient, commands: Sequence[Command], scripts: Iterable[Script],
+              tolerated: int = 0) -> list[Any]:
     """Send ``commands`` pipelined; their replies in order.
 
     An error reply other than NOSCRIPT is raised (StoreUnavailable when a retry can cure
     it); the commands before and after it may have run, so every command must be safe
-    to send again.
+    to send again. The last ``tolerated`` commands' errors are returned as replies instead
+    (commands whose failure must not undo the rest, such as ``WAIT``).
     """
     replies: list[Any] = [None] * len(commands)
     todo = list(range(len(commands)))
@@ -70,7 +72,7 @@ async def run(client: RedisClient, commands: Sequence[Command], scripts: Iterabl
             for index, answer in zip(todo, answers, strict=True):
                 if isinstance(answer, NoScriptError):
                     missing.append(index)
-                elif isinstance(answer, Exception):
+                elif isinstance(answer, Exception) and index < len(commands) - tolerated:
                     raise answer
                 else:
                     replies[index] = answer

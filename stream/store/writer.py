@@ -134,12 +134,13 @@ class CounterStore:
         new_by_org = self._new_by_org(tally)
         commands: list[Command] = [("SADD", keys.org_repos(org), *members) for org, members in new_by_org.items()]
         commands += [APPLY.call(call.keys, self._args(call, ranges)) for call in calls]
-        if self.min_replicas:
-            commands += replica_waits(self.client, [call.keys[0] for call in calls], self.min_replicas,
-                                      self.replica_wait_ms)
-        replies = await run(self.client, commands, _SCRIPTS)
+        waits = replica_waits(self.client, [call.keys[0] for call in calls], self.min_replicas,
+                              self.replica_wait_ms) if self.min_replicas else []
+        replies = await run(self.client, commands + waits, _SCRIPTS, tolerated=len(waits))
         applied = replies[len(new_by_org):len(new_by_org) + len(calls)]
-        self.unreplicated += sum(int(acks) < self.min_replicas for acks in replies[len(new_by_org) + len(calls):])
+        # A WAIT that fails (its node stopped being a master meanwhile) confirms nothing either.
+        self.unreplicated += sum(isinstance(acks, Exception) or int(acks) < self.min_replicas
+                                 for acks in replies[len(commands):])
         for members in new_by_org.values():
             self._indexed.update(members)
         return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, applied, strict=True)]

@@ -11,37 +11,30 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
 
-from stream.devstack import ManagedProcess, redis_process
+from stream.devstack import redis_process
 from stream.settings import Settings
 from stream.store import keys
 from tests.integration.test_health import _metric, probe
 from tests.integration.test_worker_exact import assert_exact, simulated
-from tests.support import Feeder, committed_total, redis_client, send, start_worker, wait_committed
+from tests.support import (
+    Feeder,
+    committed_total,
+    redis_client,
+    save_snapshot,
+    send,
+    start_worker,
+    wait_committed,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def save_snapshot(server: ManagedProcess, workdir: Path) -> Path:
-    """``BGSAVE`` now, wait for it, and keep a copy of the file: Redis as it is at this moment."""
-    client = redis.Redis(port=server.port)
-    before = client.lastsave()
-    client.bgsave()
-    deadline = time.monotonic() + 30
-    while client.lastsave() == before or client.info("persistence")["rdb_bgsave_in_progress"]:
-        assert time.monotonic() < deadline, "BGSAVE did not finish"
-        time.sleep(0.05)
-    assert client.info("persistence")["rdb_last_bgsave_status"] == "ok"
-    kept = workdir / "older.rdb"
-    shutil.copy(workdir / "dump.rdb", kept)
-    return kept
 
 
 def wait_counting(settings: Settings, timeout: float = 60.0) -> None:
@@ -61,34 +54,46 @@ def assert_org_index(settings: Settings, expected: dict) -> None:
     assert not missing, f"{len(missing)} repos missing from their org index, e.g. {missing[:3]}"
 
 
+def counted_again_after(settings: Settings, workdir: Path, seed: int, rollback: Callable[[], None],
+                        what: str) -> dict:
+    """Feed live traffic; once the worker counts, ``rollback()`` takes Redis back in time.
+    The worker must ride it out, find Redis behind, count again and come out exact.
+    Returns the expected counts."""
+    records, expected = simulated(settings, 80_000, seed=seed)
+    worker = start_worker(settings, workdir)
+    feeder = Feeder(settings, records, rate=6_000).start()
+    try:
+        wait_counting(settings)
+        rollback()
+        wait_committed(settings, feeder.join())
+        assert worker.running, f"the worker must ride out {what}"
+        assert _metric(settings, "hubcounter_redis_behind_total") > 0, f"the worker should find Redis behind ({what})"
+    finally:
+        worker.stop()
+    assert_exact(settings, expected)
+    return expected
+
+
 def test_redis_restored_from_an_older_snapshot_is_counted_again(settings, workdir):
     # BGSAVE mid-stream, counting goes on for seconds, then Redis is killed and started
     # again from that snapshot while the worker runs: the batches applied since are gone
     # from Redis though committed in Kafka. The worker's next batch finds Redis behind,
-    # counts again from Redis's markers, and the counts come out exact.
+    # counts again from Redis's markers, and the counts come out exact, org index included.
     data = workdir / "redis"
     data.mkdir()
     server = redis_process(data, durable=False)  # its own: this test takes it back in time
     server.start()
     settings = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{server.port}/0"})
-    records, expected = simulated(settings, 80_000, seed=51)
-    worker = start_worker(settings, workdir)
-    feeder = Feeder(settings, records, rate=6_000).start()
-    try:
-        wait_counting(settings)
-        older = save_snapshot(server, data)
+
+    def restore() -> None:
+        older = save_snapshot(server.port, data)
         time.sleep(3)  # the worker applies and commits batches the snapshot does not hold
         server.kill()
         shutil.copy(older, data / "dump.rdb")
         server.start()
-        wait_committed(settings, feeder.join())
-        assert worker.running, "the worker must ride out the restore"
-        assert _metric(settings, "hubcounter_redis_behind_total") > 0, "the worker should have found Redis behind"
-    finally:
-        worker.stop()
+
     try:
-        assert_exact(settings, expected)
-        assert_org_index(settings, expected)
+        assert_org_index(settings, counted_again_after(settings, workdir, 51, restore, "a restore"))
     finally:
         server.stop()
 
@@ -127,7 +132,7 @@ def test_a_replay_needing_records_kafka_deleted_is_reported(settings, workdir):
     worker = start_worker(settings, workdir, name="before")
     try:
         wait_committed(settings, first)
-        older = save_snapshot(server, data)  # holds each partition up to just past `first`
+        older = save_snapshot(server.port, data)  # holds each partition up to just past `first`
         second = send(settings, settings.events_topic, records[10_000:20_000])
         wait_committed(settings, second)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from stream.counting import Tally
 from stream.errors import ConfigError
 from stream.store import keys
 from stream.store.markers import plan_start, read_markers, write_markers
+from stream.store.ranking import Board, top_entries
 from stream.store.reader import CounterReader
 from stream.store.writer import CounterStore, PartitionRange
 
@@ -242,3 +244,44 @@ def test_min_replicas_waits_and_counts_what_no_replica_confirmed(url):
         assert store.unreplicated == 1  # one Redis, one WAIT
         await client.aclose()
     run(scenario())
+
+
+def test_the_top_read_a_few_entries_per_board_equals_the_brute_force_top(url):
+    # Random shards' boards, some to be corrected by days entering and leaving the window
+    # (a reader's day the boards were not rolled to): the threshold read must rank like
+    # summing everything. Ties at the cut may pick other members, never other values.
+    async def scenario(seed: int) -> None:
+        rng = random.Random(seed)
+        client = aioredis.from_url(url)
+        await client.flushall()
+        boards, truth = [], {}
+        for b in range(rng.randint(1, 6)):
+            members = [f"b{b}-{i}" for i in range(rng.randint(0, 40))]
+            days = {d: {m: rng.randint(1, 5) for m in members if rng.random() < 0.5}
+                    for d in ("kept", "leaving", "entering")}
+            for name, scores in days.items():
+                if scores:
+                    await client.zadd(f"{b}:{name}", scores)
+            board = {m: days["kept"].get(m, 0) + days["leaving"].get(m, 0) for m in members}
+            if any(board.values()):
+                await client.zadd(f"{b}:board", {m: v for m, v in board.items() if v})
+            corrected = rng.random() < 0.7
+            boards.append(Board(f"{b}:board", (f"{b}:entering",), (f"{b}:leaving",)) if corrected
+                          else Board(f"{b}:board"))
+            for m in members:
+                truth[m] = board[m] + (days["entering"].get(m, 0) - days["leaving"].get(m, 0) if corrected else 0)
+
+        async def execute(queue):
+            async with client.pipeline(transaction=False) as pipe:
+                queue(pipe)
+                return list(await pipe.execute())
+
+        limit = rng.randint(1, 30)
+        got = await top_entries(execute, boards, limit)
+        want = sorted((v for v in truth.values() if v > 0), reverse=True)[:limit]
+        assert [v for v, _ in got] == want, seed
+        assert all(truth[m] == v for v, m in got), seed
+        await client.aclose()
+
+    for seed in range(60):
+        run(scenario(seed))

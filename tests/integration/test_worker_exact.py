@@ -78,8 +78,9 @@ def test_two_workers_with_rebalances_stay_exact(settings, workdir):
     assert_exact(settings, expected)
 
 
-def ride_out(settings: Settings, workdir, seed: int, outage: Callable[[], None], what: str) -> None:
-    """Feed live requests through ``outage``: the worker must survive it and count exactly."""
+def ride_out(settings: Settings, workdir, seed: int, outage: Callable[[], None], what: str) -> dict:
+    """Feed live requests through ``outage``: the worker must survive it and count exactly.
+    Returns the expected counts (the reference's)."""
     records, expected = simulated(settings, 100_000, seed=seed)
     feeder = Feeder(settings, records, rate=8_000).start()
     worker = start_worker(settings, workdir)
@@ -91,6 +92,7 @@ def ride_out(settings: Settings, workdir, seed: int, outage: Callable[[], None],
     finally:
         worker.stop()
     assert_exact(settings, expected)
+    return expected
 
 
 def test_redis_frozen_then_killed_and_restarted_stays_exact(settings, workdir, stack):

@@ -56,7 +56,7 @@ async def _count(redis_url: str) -> None:
         tally = Tally()
         for key, n in COUNTED.items():
             tally.plain[(key, now.date().isoformat())] = n
-        await store.apply(tally, [PartitionRange("access-test:0", 0, 1, 0)])
+        await store.apply(tally, [PartitionRange("access-test:0", 0, 1, 0)])  # positions [0, 1)
     finally:
         await client.aclose()
 

@@ -22,8 +22,7 @@ from stream.store.connect import RedisConfig, connect
 from stream.store.reader import CounterReader
 from stream.store.window import window_bounds
 from tests.integration.api.support import assert_top
-from tests.integration.test_worker_exact import assert_exact, simulated
-from tests.support import Feeder, start_worker, wait_committed
+from tests.integration.test_worker_exact import ride_out
 
 pytestmark = pytest.mark.integration
 
@@ -50,20 +49,10 @@ def assert_tops(settings: Settings, expected: dict) -> None:
         assert_top(actual, sorted(values, key=lambda rv: (-rv[1], rv[0])), 20)
 
 
-def count_through(settings: Settings, workdir, seed: int, disturb, what: str, events: int = 80_000) -> None:
-    """Feed live requests while ``disturb()`` runs: the worker must ride it out and count exactly."""
-    records, expected = simulated(settings, events, seed=seed)
-    feeder = Feeder(settings, records, rate=8_000).start()
-    worker = start_worker(settings, workdir)
-    try:
-        time.sleep(2)
-        disturb()
-        wait_committed(settings, feeder.join())
-        assert worker.running, f"the worker must ride out {what}"
-    finally:
-        worker.stop()
-    assert_exact(settings, expected)
-    assert_tops(settings, expected)
+def count_through(settings: Settings, workdir, seed: int, disturb, what: str) -> None:
+    """Feed live requests while ``disturb()`` runs: the worker must ride it out and count
+    exactly, and the top lists read through the cluster must be the reference's."""
+    assert_tops(settings, ride_out(settings, workdir, seed, disturb, what))
 
 
 def test_counts_exact_on_a_cluster(cluster_settings, workdir, redis_cluster):
