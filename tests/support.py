@@ -218,6 +218,7 @@ class Feeder:
         self.last: dict[int, int] = {}
         self._error: BaseException | None = None
         self._stop = threading.Event()
+        self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
 
     def start(self) -> Feeder:
@@ -276,16 +277,17 @@ def committed_total(settings: Settings, partitions: int = 4) -> int:
 
 
 class ProgressWatch:
-    """Samples, every ``interval`` seconds from a background thread, the last offset the
-    worker applied to Redis per partition (the shards' markers), to find how long each
-    partition stood still: a leader change's cost in counting delay."""
+    """Samples, every ``interval`` seconds from a background thread, how far Redis holds
+    each partition (the shards' position markers), to find how long each partition stood
+    still: a leader change's cost in counting delay."""
 
     def __init__(self, settings: Settings, interval: float = 0.05):
         self.settings, self.interval = settings, interval
         self.advances: dict[int, list[float]] = {}  # partition -> monotonic times its offset moved on
         self._last: dict[int, int] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="progress-watch", daemon=True)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._watch, name="progress-watch", daemon=True)
 
     def start(self) -> ProgressWatch:
         self._thread.start()
@@ -298,6 +300,9 @@ class ProgressWatch:
     def longest_stall(self, partitions: Iterable[int], after: float) -> float:
         """The longest time any of ``partitions`` went without progress, from ``after`` on
         (between two advances: a stream that simply ended is not a stall)."""
+        if self._failure is not None:
+            raise AssertionError(f"the progress watch failed: {self._failure!r}") from self._failure
+        assert self.advances, "the progress watch saw no marker move: it reads the wrong keys"
         worst = 0.0
         for partition in partitions:
             times = [t for t in self.advances.get(partition, []) if t >= after]
@@ -307,6 +312,12 @@ class ProgressWatch:
             worst = max([worst, *(b - a for a, b in itertools.pairwise(times))])
         return worst
 
+    def _watch(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # handed to the test by longest_stall
+            self._failure = exc
+
     def _run(self) -> None:
         client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2)
         prefix = f"{self.settings.events_topic}:"
@@ -314,7 +325,7 @@ class ProgressWatch:
             try:
                 pipe = client.pipeline(transaction=False)
                 for shard in range(self.settings.shards):
-                    pipe.hgetall(keys.applied(shard))
+                    pipe.hgetall(keys.position(shard))
                 markers = pipe.execute()
             except redis.RedisError:
                 continue
