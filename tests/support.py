@@ -218,7 +218,6 @@ class Feeder:
         self.last: dict[int, int] = {}
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
 
     def start(self) -> Feeder:
