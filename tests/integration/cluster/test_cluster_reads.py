@@ -118,10 +118,14 @@ def test_reads_before_the_daily_roll_are_right(filled: Filled, reader_api: Calla
     # behind, or 28 days ahead (days of the log have left its window), corrects them
     # while reading, without writing: this user could not roll them anyway.
     api = reader_api(days_ahead)
-    reader = api.app.state.api.reader
+    state = api.app.state.api
     today = filled.today + timedelta(days=days_ahead)
     every = list(filled.expected)
-    corrected = api.call(lambda: reader.totals_many(every, today))  # every repo's 30 days, corrected
+
+    async def corrected_totals() -> list:  # every repo's 30 days, corrected
+        return await (await state.reader()).totals_many(every, today)
+
+    corrected = api.call(corrected_totals)
     wrong = {k: (c.downloads, last30(filled, k, days_ahead)) for k, c in zip(every, corrected, strict=True)
              if c.downloads != last30(filled, k, days_ahead)}
     assert not wrong, f"{len(wrong)} repos read wrong (read, expected), e.g. {list(wrong.items())[:5]}"
