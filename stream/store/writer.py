@@ -13,6 +13,7 @@ behind what the batch starts from (Redis lost writes) applies nothing and says s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from stream.counting import DAY_MS, DEDUPE_BUCKET_MS, Tally
 from stream.errors import ConfigError, StoreUnavailable
 from stream.store import keys
 from stream.store.connect import RedisClient, replica_waits, store_errors
+from stream.store.folding import fold_closed_days
 from stream.store.scripts import APPLY, ROLL, Command, run
 from stream.store.window import moves, window_bounds
 
@@ -85,6 +87,7 @@ class _ShardCall:
     expiring: dict[str, int] = field(default_factory=dict)  # key -> expire-at (unix s)
     types: set[str] = field(default_factory=set)
     incr: list[Any] = field(default_factory=list)
+    uncounted: list[Any] = field(default_factory=list)
 
     def key(self, name: str) -> int:
         idx = self.index.get(name)
@@ -106,6 +109,7 @@ class CounterStore:
         self.replica_wait_ms = replica_wait_ms
         self.unreplicated = 0  # applies some master could not confirm on min_replicas replicas in time
         self._window_for: date | None = None
+        self._folded_for: date | None = None
         self._indexed: set[str] = set()  # repos known to be in their org's index
 
     async def ensure_config(self) -> None:
@@ -176,36 +180,61 @@ class CounterStore:
         def call_for(repo_key: str) -> _ShardCall | None:
             return calls.get(keys.shard_of(repo_key, self.shards))
 
-        grouped: dict[tuple[str, str], list[tuple[int, msgspec.Raw]]] = defaultdict(list)
-        for repo_key, day_name, bucket, user in tally.distinct:
-            grouped[(repo_key, day_name)].append((bucket, _dedupe_member(repo_key, user)))
+        grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
+        for (repo_key, day_name, bucket, user), facet in tally.distinct.items():
+            member = (bucket, _dedupe_member(repo_key, user))
+            grouped[(repo_key, day_name)].append(member if facet is None else (*member, *_fields(facet)))
+        fields, downloaders = _facet_fields(tally)
         for (repo_key, day_name), n in tally.plain.items():
             call = call_for(repo_key)
             if call is not None:
-                self._add_increment(call, repo_key, day_name, n, ())
+                entry = (repo_key, day_name)
+                self._add_increment(call, repo_key, day_name, n, (), fields.get(entry), downloaders.get(entry, ()))
         for (repo_key, day_name), members in grouped.items():
             call = call_for(repo_key)
             if call is not None:
-                self._add_increment(call, repo_key, day_name, 0, members)
+                self._add_increment(call, repo_key, day_name, 0, members, None, ())
+        for (repo_key, day_name), paths in _uncounted_fields(tally).items():
+            call = call_for(repo_key)
+            if call is not None:
+                library = tally.libraries.get(repo_key) or ""
+                nc_key = keys.uncounted(call.shard, repo_key, day_name)
+                index_key = keys.uncounted_day(call.shard, day_name)
+                expiry = _day_expiry(day_name, keys.UNCOUNTED_TTL_DAYS)
+                call.expiring[nc_key] = call.expiring[index_key] = expiry
+                call.uncounted.append((call.key(nc_key), library, paths, call.key(index_key), repo_key))
         return list(calls.values())
 
     def _add_increment(self, call: _ShardCall, repo_key: str, day_name: str, n: int,
-                       members: Iterable[tuple[int, msgspec.Raw]]) -> None:
-        """Add one (repo, day) entry: ``n`` plain downloads, or dedupe ``members`` when n is 0."""
+                       members: Iterable[tuple[Any, ...]], fields: list[Any] | None,
+                       downloaders: Iterable[str]) -> None:
+        """Add one (repo, day) entry: ``n`` plain downloads, or dedupe ``members`` when n is 0.
+
+        With analytics, ``fields`` (flat: field, n, ...) add to the day's breakdown and
+        ``downloaders`` to its HLL; a dataset's members carry their four facet fields.
+        """
         repo_type, _, name = repo_key.partition(":")
         shard = call.shard
         call.types.add(repo_type)
         day_key = keys.day(shard, repo_type, day_name)
         if day_key not in call.expiring:  # once per key: the expiry is date arithmetic
-            call.expiring[day_key] = _day_zset_expiry(day_name)
+            call.expiring[day_key] = _day_expiry(day_name, keys.DAY_ZSET_TTL_DAYS)
         dedupe = []
-        for bucket, digest in members:
+        analytics = fields is not None
+        for bucket, digest, *facet in members:
             seen_key = keys.seen(shard, bucket)
             if seen_key not in call.expiring:
                 call.expiring[seen_key] = self._seen_expiry(bucket)
-            dedupe.append((call.key(seen_key), digest))
+            dedupe.append((call.key(seen_key), digest, *facet))
+            analytics = analytics or bool(facet)
+        breakdown = users = 0
+        if analytics:
+            expiry = _day_expiry(day_name, keys.ANALYTICS_TTL_DAYS)
+            breakdown = call.key(bd_key := keys.breakdown(shard, repo_key, day_name))
+            users = call.key(hll_key := keys.downloaders(shard, repo_key, day_name))
+            call.expiring[bd_key] = call.expiring[hll_key] = expiry
         call.incr.append((repo_type, call.key(keys.repo(shard, repo_key)), call.key(day_key), name, day_name, n,
-                          dedupe))
+                          dedupe, breakdown, users, fields or (), list(downloaders)))
 
     def _seen_expiry(self, bucket: int) -> int:
         """Keep a dedupe bucket while events of it can still arrive, plus a day's margin."""
@@ -222,6 +251,7 @@ class CounterStore:
             [(call.index[key], at) for key, at in call.expiring.items()],
             types,
             call.incr,
+            call.uncounted,
         ))]
 
     @staticmethod
@@ -249,6 +279,13 @@ class CounterStore:
                 pipe.zremrangebyscore(keys.WORKERS, 0, now_ms - 1000 * keys.WORKER_TTL_S)
                 await pipe.execute()
 
+    async def fold_closed_days(self, now: datetime, top: int) -> None:
+        """Fold the breakdowns of every closed day to their ``top`` values (once a day)."""
+        today = now.astimezone(UTC).date()
+        if self._folded_for != today:
+            await fold_closed_days(self.client, self.shards, today, self.lateness, top, keys.UNCOUNTED_TOP)
+            self._folded_for = today
+
     async def roll_windows(self, now: datetime) -> None:
         """Move every shard's 30-day leaderboards to the window ending on ``now``'s UTC day."""
         today = now.astimezone(UTC).date()
@@ -258,9 +295,42 @@ class CounterStore:
         self._window_for = today
 
 
-def _day_zset_expiry(day_name: str) -> int:
+def _day_expiry(day_name: str, days: int) -> int:
+    """Unix time ``days`` days after the end of the UTC day ``day_name``."""
     day_start = datetime.fromisoformat(day_name).replace(tzinfo=UTC)
-    return int((day_start + timedelta(days=keys.DAY_ZSET_TTL_DAYS + 1)).timestamp())
+    return int((day_start + timedelta(days=days + 1)).timestamp())
+
+
+_CLASS, _CLIENT, _COUNTRY, _FILE = (keys.DIMENSION_PREFIXES[d] for d in ("class", "client", "country", "file"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _fields(facet: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
+    """The breakdown fields of one download's (class, client, country, file)."""
+    klass, client, country, path = facet
+    return _CLASS + klass, _CLIENT + client, _COUNTRY + country, _FILE + path
+
+
+def _facet_fields(tally: Tally) -> tuple[dict[tuple[str, str], list[Any]], dict[tuple[str, str], list[str]]]:
+    """Per (repo, day): the breakdown increments (flat: field, n, ...) and the downloaders."""
+    per_day: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for (repo_key, day_name, *facet), n in tally.facets.items():
+        counts = per_day[(repo_key, day_name)]
+        for name in _fields(tuple(facet)):  # type: ignore[arg-type]
+            counts[name] = counts.get(name, 0) + n
+    fields = {entry: [x for pair in counts.items() for x in pair] for entry, counts in per_day.items()}
+    downloaders: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for repo_key, day_name, user in tally.downloaders:
+        downloaders[(repo_key, day_name)].append(user)
+    return fields, downloaders
+
+
+def _uncounted_fields(tally: Tally) -> dict[tuple[str, str], list[Any]]:
+    """Per (model, day): the uncounted requests by path (flat: field, n, ...)."""
+    per_day: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for (repo_key, day_name, path), n in tally.uncounted.items():
+        per_day[(repo_key, day_name)] += (keys.UNCOUNTED_PATH + path, n)
+    return per_day
 
 
 async def roll_windows(client: RedisClient, shards: int, today: date) -> None:
