@@ -88,7 +88,7 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
             with contextlib.suppress(StoreUnavailable, StoreRefused):  # the next tick, or batch, rolls
                 await worker.store.roll_windows(worker.clock())
                 if settings.analytics:
-                    await worker.store.fold_closed_days(worker.clock(), settings.top_values)
+                    await worker.store.fold_closed_days(worker.clock())
 
     @app.timer(interval=2.0)
     async def heartbeat() -> None:

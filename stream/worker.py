@@ -191,7 +191,8 @@ class CountingWorker:
         if self._redis is None:
             self._redis = await connect(self._redis_config)
             self.store = CounterStore(self._redis, self.settings.shards, self.settings.lateness,
-                                      self.settings.redis_min_replicas, self.settings.redis_wait_ms)
+                                      self.settings.redis_min_replicas, self.settings.redis_wait_ms,
+                                      self.settings.top_values)
         await self.store.ensure_config()
 
     async def take(self, tps: Iterable[TopicPartition]) -> None:

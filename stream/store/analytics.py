@@ -63,9 +63,8 @@ def days(start: date, end: date) -> list[str]:
 class AnalyticsReader:
     """The analytics reads of the API and the CLI, on a :class:`CounterReader`'s client."""
 
-    def __init__(self, reader: CounterReader, top: int):
+    def __init__(self, reader: CounterReader):
         self.reader = reader
-        self.top = top
 
     async def _repo_shard(self, repo_key: str) -> int | None:
         shards = await self.reader.shards()
@@ -87,6 +86,7 @@ class AnalyticsReader:
         counts, *hashes = await self.reader.execute(queue)
         if counts[0] is None:
             return None
+        top = await self.reader.top_values()
         daily: dict[str, list[tuple[str, int]]] = {}
         summed: dict[str, int] = {}
         for day, downloads, fields in zip(names, counts[1:], hashes, strict=True):
@@ -95,10 +95,10 @@ class AnalyticsReader:
             if lacking > 0:
                 values[OTHER] = values.get(OTHER, 0) + lacking
             if values:
-                daily[day] = fold(values, self.top)
+                daily[day] = fold(values, top)
                 for value, n in daily[day]:
                     summed[value] = summed.get(value, 0) + n
-        return Breakdown(sum(int(n or 0) for n in counts[1:]), fold(summed, self.top), daily)
+        return Breakdown(sum(int(n or 0) for n in counts[1:]), fold(summed, top), daily)
 
     async def uniques(self, repo_key: str, start: date, end: date) -> Uniques | None:
         """Distinct downloaders of ``repo_key`` per day and over [start, end] (days merged)."""

@@ -8,7 +8,7 @@ is written once to ``hc:config`` and every reader and writer uses that value.
 ======================================  =======  ==============================================
 key                                     type     holds
 ======================================  =======  ==============================================
-``hc:config``                           hash     ``shards``: the shard count (fixed at creation)
+``hc:config``                           hash     ``shards``: the shard count (fixed); ``top_values``
 ``hc:{N}:repo:<type>:<repo>``           hash     ``YYYY-MM-DD`` -> downloads that UTC day; ``all`` -> all-time
 ``hc:{N}:day:<type>:<YYYY-MM-DD>``      zset     repo -> downloads that day (kept 90 days)
 ``hc:{N}:w30:<type>``                   zset     repo -> downloads over the window in ``meta``
@@ -50,6 +50,7 @@ UNCOUNTED_TTL_DAYS: Final = 31
 # A breakdown field is a dimension's prefix and a value; a dimension's prefix alone holds
 # what folding a closed day to its top values summed up ("other"). No value is empty.
 DIMENSION_PREFIXES: Final = {"class": "c:", "client": "k:", "country": "g:", "file": "f:"}
+DEFAULT_TOP_VALUES: Final = 50  # values a closed day keeps per dimension (hc:config top_values)
 UNCOUNTED_PATH: Final = "p:"
 UNCOUNTED_TOP: Final = 20  # uncounted paths a closed day keeps per model, the rest as other
 UNCOUNTED_LIBRARY: Final = "l"

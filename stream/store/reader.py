@@ -57,6 +57,7 @@ class CounterReader:
     def __init__(self, client: RedisClient):
         self.client = client
         self._shards: int | None = None
+        self._top_values: int | None = None
         self._spans: dict[BoardId, Span] = {}  # what each board's meta said when last read
 
     async def shards(self) -> int | None:
@@ -67,6 +68,13 @@ class CounterReader:
                 return None
             self._shards = int(stored)
         return self._shards
+
+    async def top_values(self) -> int:
+        """How many values of a breakdown a day keeps (set by the workers; read once)."""
+        if self._top_values is None:
+            stored = await self.client.hget(keys.CONFIG_KEY, "top_values")
+            self._top_values = int(stored) if stored is not None else keys.DEFAULT_TOP_VALUES
+        return self._top_values
 
     async def repo_counts(self, repo_type: str, repo: str, start: date, end: date,
                           today: date | None = None) -> RepoCounts | None:

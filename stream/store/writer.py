@@ -101,10 +101,11 @@ class CounterStore:
     """Applies tallies to Redis exactly once and keeps the 30-day leaderboards rolled."""
 
     def __init__(self, client: RedisClient, shards: int, lateness: timedelta, min_replicas: int = 0,
-                 replica_wait_ms: int = 1000):
+                 replica_wait_ms: int = 1000, top_values: int = keys.DEFAULT_TOP_VALUES):
         self.client = client
         self.shards = shards
         self.lateness = lateness
+        self.top_values = top_values
         self.min_replicas = min_replicas
         self.replica_wait_ms = replica_wait_ms
         self.unreplicated = 0  # applies some master could not confirm on min_replicas replicas in time
@@ -113,8 +114,10 @@ class CounterStore:
         self._indexed: set[str] = set()  # repos known to be in their org's index
 
     async def ensure_config(self) -> None:
-        """Record the shard count on first use; refuse to run with a different one."""
+        """Record the shard count on first use, and refuse to run with a different one; and
+        the top values a closed day keeps (readers fold every day alike with it)."""
         with store_errors():
+            await self.client.hset(keys.CONFIG_KEY, "top_values", self.top_values)
             await self.client.hsetnx(keys.CONFIG_KEY, "shards", self.shards)
             stored = int(await self.client.hget(keys.CONFIG_KEY, "shards"))
         if stored != self.shards:
@@ -279,11 +282,12 @@ class CounterStore:
                 pipe.zremrangebyscore(keys.WORKERS, 0, now_ms - 1000 * keys.WORKER_TTL_S)
                 await pipe.execute()
 
-    async def fold_closed_days(self, now: datetime, top: int) -> None:
-        """Fold the breakdowns of every closed day to their ``top`` values (once a day)."""
+    async def fold_closed_days(self, now: datetime) -> None:
+        """Fold the breakdowns of every closed day to their top values (once a day)."""
         today = now.astimezone(UTC).date()
         if self._folded_for != today:
-            await fold_closed_days(self.client, self.shards, today, self.lateness, top, keys.UNCOUNTED_TOP)
+            await fold_closed_days(self.client, self.shards, today, self.lateness, self.top_values,
+                                   keys.UNCOUNTED_TOP)
             self._folded_for = today
 
     async def roll_windows(self, now: datetime) -> None:
