@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from stream.api import create_app
@@ -210,3 +211,31 @@ async def _values_per_dimension(client: Any, filled: Filled) -> list[int]:
                 for prefix in keys.DIMENSION_PREFIXES.values():
                     counts.append(sum(1 for f in fields if f.decode().startswith(prefix)))
     return counts
+
+
+def test_the_cli_says_why_and_exports(filled: Filled) -> None:
+    # `hubcounter why`, `counts --by` and `export --by` read the same figures as the API.
+    from click.testing import CliRunner
+
+    from stream.cli import main
+
+    url = ["--redis-url", filled.settings.redis_url]
+    missed = sorted(((sum(sum(d["uncounted"].values()) for d in days.values()), key)
+                     for key, days in filled.analytics.items() if key.startswith("model:")), reverse=True)  # type: ignore[union-attr]
+    key = missed[0][1]
+    said = CliRunner().invoke(main, ["why", key, *url])
+    assert said.exit_code == 0, said.output
+    top_path = max(((p, n) for d in filled.analytics[key].values() for p, n in d["uncounted"].items()),  # type: ignore[index]
+                   key=lambda item: item[1])[0]
+    assert (top_path in said.output and "does not match" in said.output) or "no clause matched" in said.output
+
+    repo = busiest(filled, "model")[0]
+    counted = CliRunner().invoke(main, ["counts", f"model:{repo}", "--by", "client", *url])
+    assert counted.exit_code == 0, counted.output
+    _, values = expected_breakdown(filled, f"model:{repo}", "client", filled.today - timedelta(days=29), filled.today)
+    body = orjson.loads(counted.output)
+    assert {("" if v["value"] is None else v["value"]): v["downloads"] for v in body["values"]} == values
+
+    exported = CliRunner().invoke(main, ["export", f"model:{repo}", "--by", "client", *url])
+    rows = list(csv.reader(io.StringIO(exported.output)))[1:]
+    assert sum(int(n) for *_, n in rows) == body["total"]
