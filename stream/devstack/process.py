@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,8 @@ class ManagedProcess:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     start_timeout: float = _START_TIMEOUT_S
     env: dict[str, str] | None = field(default=None, repr=False)  # the whole environment, when given
+    # Whether the service on the port is ready to serve (past accepting connections).
+    ready: Callable[[int], bool] | None = field(default=None, repr=False)
 
     def start(self) -> None:
         """Start the process and wait until it accepts connections."""
@@ -89,6 +92,11 @@ class ManagedProcess:
         """Wait until the launched process accepts connections; stop it if it never does."""
         try:
             wait_for_port(self.port, self.start_timeout, proc=self.proc)
+            deadline = time.monotonic() + self.start_timeout
+            while self.ready is not None and not self.ready(self.port):
+                if time.monotonic() > deadline:
+                    raise ServiceMissing(f"listening on {self.port} but not ready after {self.start_timeout:.0f} s")
+                time.sleep(0.05)
         except ServiceMissing as exc:
             self.stop()
             tail = self.log_path.read_text(errors="replace")[-2000:]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import time
 import urllib.error
@@ -68,7 +69,18 @@ def redis_process(workdir: Path, port: int | None = None, durable: bool = True,
     ]
     if durable:
         argv += ["--appendonly", "yes", "--appendfsync", "always"]
-    return ManagedProcess("redis", argv, port, workdir / "redis.log")
+    return ManagedProcess("redis", argv, port, workdir / "redis.log", ready=None if tls else redis_loaded)
+
+
+def redis_loaded(port: int) -> bool:
+    """Whether the Redis on ``port`` answers commands (it accepts connections while it
+    still loads its data, and answers ``-LOADING`` then)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def tansu_process(workdir: Path, port: int | None = None) -> ManagedProcess:
