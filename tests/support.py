@@ -183,8 +183,9 @@ def assert_exact(settings: Settings, expected: Expected | dict) -> None:
 
 
 def assert_analytics(settings: Settings, expected: dict[str, dict[str, dict]]) -> None:
-    """Every repo-day's breakdowns and uncounted requests equal the reference's; its unique
-    downloaders too, within the HyperLogLog's error; and Redis holds no other repo-day's."""
+    """Every repo-day's breakdowns and uncounted requests equal the reference's, and the
+    library that judged them; its unique downloaders too, within the HyperLogLog's error;
+    and Redis holds no other repo-day's."""
     prefixes = keys.DIMENSION_PREFIXES
     wrong: list[tuple] = []
     with redis_client(settings.redis_url) as client:
@@ -194,23 +195,21 @@ def assert_analytics(settings: Settings, expected: dict[str, dict[str, dict]]) -
                 for day in days:
                     pipe.hgetall(keys.breakdown(shard, repo_key, day))
                     pipe.pfcount(keys.downloaders(shard, repo_key, day))
-                    pipe.hgetall(keys.uncounted(shard, repo_key, day))
                 replies = iter(pipe.execute())
             for day, want in days.items():
-                fields = {k.decode(): int(v) for k, v in next(replies).items()}
-                uniques, missed = next(replies), next(replies)
-                got = {d: {f[len(p):]: n for f, n in fields.items() if f.startswith(p)}
-                       for d, p in prefixes.items()}
-                got_missed = {k.decode()[len(keys.UNCOUNTED_PATH):]: int(v) for k, v in missed.items()
-                              if k.startswith(keys.UNCOUNTED_PATH.encode())}
-                if ({d: got[d] for d in prefixes} != {d: want[d] for d in prefixes} or got_missed != want["uncounted"]
+                fields = {k.decode(): v.decode() for k, v in next(replies).items()}
+                uniques = next(replies)
+                got = {d: {f[len(p):]: int(n) for f, n in fields.items() if f.startswith(p)}
+                       for d, p in {**prefixes, "uncounted": keys.UNCOUNTED_PATH}.items()}
+                library = fields.get(keys.UNCOUNTED_LIBRARY) or None
+                if (got != {d: want[d] for d in got} or (want["uncounted"] and library != want["library"])
                         or abs(uniques - want["uniques"]) > max(2, want["uniques"] // 100)):
-                    wrong.append((repo_key, day, got, got_missed, uniques, want))
-        stored = sum(1 for pattern in ("hc:{*}:bd:*", "hc:{*}:nc:*") for _ in client.scan_iter(match=pattern))
+                    wrong.append((repo_key, day, got, library, uniques, want))
+        stored = sum(1 for _ in client.scan_iter(match="hc:{*}:bd:*"))
     assert not wrong, f"{len(wrong)} repo-days differ, e.g. {wrong[:2]}"
-    want_keys = sum(1 for days in expected.values() for d in days.values() if any(d[x] for x in prefixes)) + \
-        sum(1 for days in expected.values() for d in days.values() if d["uncounted"])
-    assert stored == want_keys, f"Redis holds {stored} breakdown and uncounted hashes, the reference {want_keys}"
+    want_keys = sum(1 for days in expected.values() for d in days.values()
+                    if d["uncounted"] or any(d[x] for x in prefixes))
+    assert stored == want_keys, f"Redis holds {stored} breakdown hashes, the reference {want_keys}"
 
 
 def dead_letters(reference: Result) -> int:

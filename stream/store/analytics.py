@@ -132,7 +132,7 @@ class AnalyticsReader:
         def queue(pipe: Any) -> None:
             pipe.exists(keys.repo(shard, repo_key))
             for day in names:
-                pipe.hgetall(keys.uncounted(shard, repo_key, day))
+                pipe.hgetall(keys.breakdown(shard, repo_key, day))
 
         exists, *hashes = await self.reader.execute(queue)
         paths: dict[str, int] = {}

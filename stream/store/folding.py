@@ -51,10 +51,10 @@ async def _fold_day(client: RedisClient, shards: int, day: date, top: int, uncou
             return False  # another worker has it
         folded = 0
         for shard in range(shards):
-            hashes = [keys.breakdown(shard, f"{repo_type}:{_text(m)}", name) for repo_type in keys.COUNTED_TYPES
-                      for m in await client.zrange(keys.day(shard, repo_type, name), 0, -1)]
-            hashes += [keys.uncounted(shard, _text(m), name)
-                       for m in await client.smembers(keys.uncounted_day(shard, name))]
+            repos = {f"{repo_type}:{_text(m)}" for repo_type in keys.COUNTED_TYPES
+                     for m in await client.zrange(keys.day(shard, repo_type, name), 0, -1)}
+            repos.update(_text(m) for m in await client.smembers(keys.uncounted_day(shard, name)))
+            hashes = [keys.breakdown(shard, repo_key, name) for repo_key in sorted(repos)]
             for begin in range(0, len(hashes), _CHUNK):
                 chunk = hashes[begin:begin + _CHUNK]
                 [n] = await run(client, [FOLD.call(chunk, [top, uncounted_top])], [FOLD])

@@ -17,10 +17,10 @@ key                                     type     holds
 ``hc:{N}:pos``                          hash     ``<topic>:<partition>`` -> next position not applied
 ``hc:{N}:applied``                      hash     earlier layout: last offset applied (read once, to carry over)
 ``hc:{N}:seen:<bucket>``                set      dataset dedupe: 12-byte digests of (dataset, user)
-``hc:{N}:bd:<type>:<repo>:<day>``       hash     ``c:``/``k:``/``g:``/``f:`` + class, client, country, file -> downloads
+``hc:{N}:bd:<type>:<repo>:<day>``       hash     ``c:``/``k:``/``g:``/``f:`` + class, client, country, file -> n;
+                                                 ``p:<path>`` -> candidate requests not counted, ``l`` -> library
 ``hc:{N}:u:<type>:<repo>:<day>``        HLL      the day's downloaders (``PFCOUNT``)
-``hc:{N}:nc:model:<repo>:<day>``        hash     ``p:<path>`` -> candidate requests not counted; ``l`` -> library
-``hc:{N}:ncday:<day>``                  set      the models with an ``nc`` hash that day (for folding)
+``hc:{N}:ncday:<day>``                  set      the models with uncounted requests that day (for folding)
 ``hc:folded``                           hash     ``YYYY-MM-DD`` -> when its breakdowns were folded to their top values
 ``hc:folding:<YYYY-MM-DD>``             string   the worker folding that day (expires: a lock)
 ``hc:org:{<org>}``                      set      ``<type>:<org>/<name>`` of every counted repo of an org
@@ -44,9 +44,8 @@ COUNTED_TYPES: Final = ("model", "dataset")
 ALL_TIME_FIELD: Final = "all"
 WINDOW_DAYS: Final = 30
 DAY_ZSET_TTL_DAYS: Final = 90
-# Analytics of a repo-day: kept as long as the day leaderboards; what did not count, a month.
+# Analytics of a repo-day: kept as long as the day leaderboards.
 ANALYTICS_TTL_DAYS: Final = 90
-UNCOUNTED_TTL_DAYS: Final = 31
 # A breakdown field is a dimension's prefix and a value; a dimension's prefix alone holds
 # what folding a closed day to its top values summed up ("other"). No value is empty.
 DIMENSION_PREFIXES: Final = {"class": "c:", "client": "k:", "country": "g:", "file": "f:"}
@@ -101,10 +100,6 @@ def breakdown(shard: int, repo_key: str, day_name: str) -> str:
 
 def downloaders(shard: int, repo_key: str, day_name: str) -> str:
     return f"hc:{{{shard}}}:u:{repo_key}:{day_name}"
-
-
-def uncounted(shard: int, repo_key: str, day_name: str) -> str:
-    return f"hc:{{{shard}}}:nc:{repo_key}:{day_name}"
 
 
 def uncounted_day(shard: int, day_name: str) -> str:

@@ -88,6 +88,12 @@ class _ShardCall:
     types: set[str] = field(default_factory=set)
     incr: list[Any] = field(default_factory=list)
     uncounted: list[Any] = field(default_factory=list)
+    libraries: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, day) -> library recorded
+
+    def expire(self, name: str, at: int, sent: set[str]) -> None:
+        """Set ``name``'s expiry in this call, unless this process already set it (``sent``)."""
+        if name not in sent and name not in self.expiring:
+            self.expiring[name] = at
 
     def key(self, name: str) -> int:
         idx = self.index.get(name)
@@ -95,6 +101,21 @@ class _ShardCall:
             self.keys.append(name)
             idx = self.index[name] = len(self.keys)
         return idx
+
+
+@dataclass(frozen=True, slots=True)
+class _RepoDay:
+    """The names a repo-day's writes use (made once, then reused: most batches touch the same ones)."""
+
+    shard: int
+    repo_type: str
+    member: str  # org/name, the leaderboards' member
+    repo: str
+    day: str
+    breakdown: str
+    downloaders: str
+    day_expiry: int
+    analytics_expiry: int
 
 
 class CounterStore:
@@ -111,7 +132,27 @@ class CounterStore:
         self.unreplicated = 0  # applies some master could not confirm on min_replicas replicas in time
         self._window_for: date | None = None
         self._folded_for: date | None = None
+        # Keys whose expiry this process has set, and the library it recorded for each
+        # model-day's uncounted requests: written once, not with every batch (bounded; both
+        # are forgotten when Redis goes back in time, so they are written again then).
+        self._expiry_sent: set[str] = set()
+        self._uncounted_sent: dict[tuple[str, str], str] = {}
+        self._repo_days: dict[tuple[str, str], _RepoDay] = {}
         self._indexed: set[str] = set()  # repos known to be in their org's index
+
+    def _repo_day(self, repo_key: str, day_name: str) -> _RepoDay:
+        """The key names and expiries of one repo-day (cached, bounded)."""
+        found = self._repo_days.get((repo_key, day_name))
+        if found is None:
+            if len(self._repo_days) >= 500_000:
+                self._repo_days.clear()
+            shard = keys.shard_of(repo_key, self.shards)
+            repo_type, _, member = repo_key.partition(":")
+            found = self._repo_days[(repo_key, day_name)] = _RepoDay(
+                shard, repo_type, member, keys.repo(shard, repo_key), keys.day(shard, repo_type, day_name),
+                keys.breakdown(shard, repo_key, day_name), keys.downloaders(shard, repo_key, day_name),
+                _day_expiry(day_name, keys.DAY_ZSET_TTL_DAYS), _day_expiry(day_name, keys.ANALYTICS_TTL_DAYS))
+        return found
 
     async def ensure_config(self) -> None:
         """Record the shard count on first use, and refuse to run with a different one; and
@@ -149,13 +190,28 @@ class CounterStore:
         self.unreplicated += sum(int(acks) < self.min_replicas for acks in replies[len(new_by_org) + len(calls):])
         for members in new_by_org.values():
             self._indexed.update(members)
-        return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, applied, strict=True)]
+        outcomes = [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, applied, strict=True)]
+        self._remember_sent(calls, outcomes)
+        return outcomes
+
+    def _remember_sent(self, calls: list[_ShardCall], outcomes: list[ShardOutcome]) -> None:
+        """What the applied calls wrote once and for all: their keys' expiries, the libraries."""
+        if len(self._expiry_sent) > 2_000_000 or len(self._uncounted_sent) > 1_000_000:
+            self._expiry_sent.clear()  # bounded memory; setting an expiry again is harmless
+            self._uncounted_sent.clear()
+        for call, outcome in zip(calls, outcomes, strict=True):
+            if outcome.status == "ok":
+                self._expiry_sent.update(call.expiring)
+                self._uncounted_sent.update(call.libraries)
 
     def forget(self) -> None:
         """Redis went back in time: what this store remembers having written (the org index
-        entries, the day the boards were rolled to) may be gone; write it again."""
+        entries, the day the boards were rolled to, expiries, libraries) may be gone; write
+        it again."""
         self._indexed.clear()
         self._window_for = None
+        self._expiry_sent.clear()
+        self._uncounted_sent.clear()
 
     def _new_by_org(self, tally: Tally) -> dict[str, list[str]]:
         """The batch's repos not yet known to be in their org's index, by org (one SADD each).
@@ -180,35 +236,38 @@ class CounterStore:
         calls = {shard: _ShardCall(shard, [keys.position(shard), keys.meta(shard)])
                  for shard in ([only_shard] if only_shard is not None else range(self.shards))}
 
-        def call_for(repo_key: str) -> _ShardCall | None:
-            return calls.get(keys.shard_of(repo_key, self.shards))
-
         grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
         for (repo_key, day_name, bucket, user), facet in tally.distinct.items():
             member = (bucket, _dedupe_member(repo_key, user))
             grouped[(repo_key, day_name)].append(member if facet is None else (*member, *_fields(facet)))
         fields, downloaders = _facet_fields(tally)
-        for (repo_key, day_name), n in tally.plain.items():
-            call = call_for(repo_key)
+        for entry, n in tally.plain.items():
+            names = self._repo_day(*entry)
+            call = calls.get(names.shard)
             if call is not None:
-                entry = (repo_key, day_name)
-                self._add_increment(call, repo_key, day_name, n, (), fields.get(entry), downloaders.get(entry, ()))
-        for (repo_key, day_name), members in grouped.items():
-            call = call_for(repo_key)
+                self._add_increment(call, names, entry[1], n, (), fields.get(entry), downloaders.get(entry, ()))
+        for entry, members in grouped.items():
+            names = self._repo_day(*entry)
+            call = calls.get(names.shard)
             if call is not None:
-                self._add_increment(call, repo_key, day_name, 0, members, None, ())
-        for (repo_key, day_name), paths in _uncounted_fields(tally).items():
-            call = call_for(repo_key)
+                self._add_increment(call, names, entry[1], 0, members, None, ())
+        sent = self._expiry_sent
+        for entry, paths in _uncounted_fields(tally).items():
+            names = self._repo_day(*entry)
+            call = calls.get(names.shard)
             if call is not None:
-                library = tally.libraries.get(repo_key) or ""
-                nc_key = keys.uncounted(call.shard, repo_key, day_name)
-                index_key = keys.uncounted_day(call.shard, day_name)
-                expiry = _day_expiry(day_name, keys.UNCOUNTED_TTL_DAYS)
-                call.expiring[nc_key] = call.expiring[index_key] = expiry
-                call.uncounted.append((call.key(nc_key), library, paths, call.key(index_key), repo_key))
+                call.expire(names.breakdown, names.analytics_expiry, sent)
+                library = tally.libraries.get(entry[0]) or ""
+                if self._uncounted_sent.get(entry) == library:
+                    call.uncounted.append((call.key(names.breakdown), paths))  # library and index written already
+                else:
+                    index_key = keys.uncounted_day(call.shard, entry[1])
+                    call.expire(index_key, names.analytics_expiry, sent)
+                    call.libraries[entry] = library
+                    call.uncounted.append((call.key(names.breakdown), paths, library, call.key(index_key), entry[0]))
         return list(calls.values())
 
-    def _add_increment(self, call: _ShardCall, repo_key: str, day_name: str, n: int,
+    def _add_increment(self, call: _ShardCall, names: _RepoDay, day_name: str, n: int,
                        members: Iterable[tuple[Any, ...]], fields: list[Any] | None,
                        downloaders: Iterable[str]) -> None:
         """Add one (repo, day) entry: ``n`` plain downloads, or dedupe ``members`` when n is 0.
@@ -216,27 +275,23 @@ class CounterStore:
         With analytics, ``fields`` (flat: field, n, ...) add to the day's breakdown and
         ``downloaders`` to its HLL; a dataset's members carry their four facet fields.
         """
-        repo_type, _, name = repo_key.partition(":")
-        shard = call.shard
-        call.types.add(repo_type)
-        day_key = keys.day(shard, repo_type, day_name)
-        if day_key not in call.expiring:  # once per key: the expiry is date arithmetic
-            call.expiring[day_key] = _day_expiry(day_name, keys.DAY_ZSET_TTL_DAYS)
+        call.types.add(names.repo_type)
+        sent = self._expiry_sent
+        call.expire(names.day, names.day_expiry, sent)
         dedupe = []
         analytics = fields is not None
         for bucket, digest, *facet in members:
-            seen_key = keys.seen(shard, bucket)
-            if seen_key not in call.expiring:
+            seen_key = keys.seen(call.shard, bucket)
+            if seen_key not in call.expiring and seen_key not in sent:
                 call.expiring[seen_key] = self._seen_expiry(bucket)
             dedupe.append((call.key(seen_key), digest, *facet))
             analytics = analytics or bool(facet)
         breakdown = users = 0
         if analytics:
-            expiry = _day_expiry(day_name, keys.ANALYTICS_TTL_DAYS)
-            breakdown = call.key(bd_key := keys.breakdown(shard, repo_key, day_name))
-            users = call.key(hll_key := keys.downloaders(shard, repo_key, day_name))
-            call.expiring[bd_key] = call.expiring[hll_key] = expiry
-        call.incr.append((repo_type, call.key(keys.repo(shard, repo_key)), call.key(day_key), name, day_name, n,
+            breakdown, users = call.key(names.breakdown), call.key(names.downloaders)
+            call.expire(names.breakdown, names.analytics_expiry, sent)
+            call.expire(names.downloaders, names.analytics_expiry, sent)
+        call.incr.append((names.repo_type, call.key(names.repo), call.key(names.day), names.member, day_name, n,
                           dedupe, breakdown, users, fields or (), list(downloaders)))
 
     def _seen_expiry(self, bucket: int) -> int:
@@ -299,8 +354,9 @@ class CounterStore:
         self._window_for = today
 
 
+@functools.lru_cache(maxsize=1024)
 def _day_expiry(day_name: str, days: int) -> int:
-    """Unix time ``days`` days after the end of the UTC day ``day_name``."""
+    """Unix time ``days`` days after the end of the UTC day ``day_name`` (a batch spans few days)."""
     day_start = datetime.fromisoformat(day_name).replace(tzinfo=UTC)
     return int((day_start + timedelta(days=days + 1)).timestamp())
 
@@ -315,12 +371,18 @@ def _fields(facet: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
     return _CLASS + klass, _CLIENT + client, _COUNTRY + country, _FILE + path
 
 
+@functools.lru_cache(maxsize=1024)
+def _prefixed(prefix: str, value: str) -> str:
+    return prefix + value
+
+
 def _facet_fields(tally: Tally) -> tuple[dict[tuple[str, str], list[Any]], dict[tuple[str, str], list[str]]]:
     """Per (repo, day): the breakdown increments (flat: field, n, ...) and the downloaders."""
     per_day: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for (repo_key, day_name, *facet), n in tally.facets.items():
+    for (repo_key, day_name, klass, client, country, path), n in tally.facets.items():
         counts = per_day[(repo_key, day_name)]
-        for name in _fields(tuple(facet)):  # type: ignore[arg-type]
+        for name in (_prefixed(_CLASS, klass), _prefixed(_CLIENT, client), _prefixed(_COUNTRY, country),
+                     _FILE + path):
             counts[name] = counts.get(name, 0) + n
     fields = {entry: [x for pair in counts.items() for x in pair] for entry, counts in per_day.items()}
     downloaders: dict[tuple[str, str], list[str]] = defaultdict(list)

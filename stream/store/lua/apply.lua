@@ -28,8 +28,10 @@
 --          that download's four breakdown fields and its digest (the downloader) when given.
 --          With analytics (bd idx > 0), a model's fields {field, n, ...} add to the day's
 --          breakdown hash and its users to the day's HyperLogLog of downloaders.
---   uncounted {{hash idx, library, {field, n, ...}, day index idx, repo}, ...}: model candidates
---          that did not count, and the repo in that day's index of such repos.
+--   uncounted {{breakdown idx, {field, n, ...}[, library, day index idx, repo]}, ...}: model
+--          candidates that did not count, by path (p: fields of the day's breakdown hash); the
+--          first time a worker writes a model-day, also its library (l) and the model in that
+--          day's index of such models.
 -- Returns {'ok', counted, duplicates} | {'dup'} | {'gap' | 'conflict', marker1, marker2, ...}
 -- (a missing marker is returned as -1).
 
@@ -106,10 +108,12 @@ for _, e in ipairs(incr) do
 end
 
 for _, u in ipairs(uncounted) do
-  local key, paths = KEYS[u[1]], u[3]
+  local key, paths = KEYS[u[1]], u[2]
   for i = 1, #paths, 2 do redis.call('HINCRBY', key, paths[i], paths[i + 1]) end
-  redis.call('HSET', key, 'l', u[2])
-  redis.call('SADD', KEYS[u[4]], u[5])
+  if u[3] then
+    redis.call('HSET', key, 'l', u[3])
+    redis.call('SADD', KEYS[u[4]], u[5])
+  end
 end
 
 -- Expiries last, once the keys exist.
