@@ -32,7 +32,7 @@ from bench import machine, report, sections
 from bench.child import reap
 from bench.stats import RunSummary
 
-THROUGHPUT = ("drain", "drain_stock", "worker", "cluster", "faust", "faust_batched", "quix")
+THROUGHPUT = ("drain", "drain_stock", "worker", "worker_plain", "cluster", "faust", "faust_batched", "quix")
 NAMES = (*THROUGHPUT, "latency", "memory", "rollback", "rules", "parse", "redis", "api", "fuzz")
 NEEDS_STACK = {*THROUGHPUT, "latency", "memory", "rollback"}
 
@@ -161,6 +161,7 @@ class Session:
 
 # contender -> (module of bench, its function that runs it once)
 _ENTRIES = {"drain": ("drain", "run_once"), "drain_stock": ("drain", "run_stock"), "worker": ("worker_e2e", "run_once"),
+            "worker_plain": ("worker_e2e", "run_plain"),
             "cluster": ("cluster_e2e", "run_once"),
             "faust": ("faust_baseline", "run_once"), "faust_batched": ("faust_baseline", "run_batched"),
             "quix": ("quix_baseline", "run_once")}

@@ -145,3 +145,9 @@ def run_once(workload: Workload, run_id: str) -> dict[str, Any]:
     """One end-to-end run on the workload with a fresh consumer group."""
     settings = workload.settings_for(f"bench-worker-{run_id}")
     return measure(workload, settings, f"worker-{run_id}", workload.expected)
+
+
+def run_plain(workload: Workload, run_id: str) -> dict[str, Any]:
+    """The same with analytics off: counts only (what the breakdowns cost is the difference)."""
+    settings = workload.settings_for(f"bench-plain-{run_id}", analytics=False)
+    return measure(workload, settings, f"plain-{run_id}", workload.expected)

@@ -82,10 +82,13 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
 
     @app.timer(interval=60.0)
     async def roll_leaderboards() -> None:
-        # Keeps the 30-day leaderboards current on quiet days too; a no-op within a day.
+        # Keeps the 30-day leaderboards current on quiet days too, and folds the breakdowns
+        # of days just closed; both no-ops within a day.
         if worker.ready:
             with contextlib.suppress(StoreUnavailable, StoreRefused):  # the next tick, or batch, rolls
                 await worker.store.roll_windows(worker.clock())
+                if settings.analytics:
+                    await worker.store.fold_closed_days(worker.clock())
 
     @app.timer(interval=2.0)
     async def heartbeat() -> None:

@@ -15,16 +15,13 @@ from stream.api.token_commands import tokens
 from stream.classes.commands import classes
 from stream.demo import demo
 from stream.errors import ConfigError, KafkaAccessError
-from stream.names import RULE as NAME_RULE
-from stream.names import valid_repo
-from stream.options import settings_options
+from stream.options import parse_repo_id, settings_options
 from stream.reference import reference
+from stream.reports import export, why
 from stream.rules.commands import rules
 from stream.settings import Settings
 from stream.simulate.commands import simulate
 from stream.store.connect import RedisConfig
-
-REPO_TYPES = ("model", "dataset", "space")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +36,8 @@ main.add_command(demo)
 main.add_command(api)
 main.add_command(tokens)
 main.add_command(classes)
+main.add_command(why)
+main.add_command(export)
 
 
 @main.command()
@@ -66,18 +65,6 @@ def topics(settings: Settings, partitions: int, replication_factor: int) -> None
     asyncio.run(ensure_topics(settings.kafka, topic_specs(settings, partitions, replication_factor)))
 
 
-def parse_repo_id(value: str) -> tuple[str, str]:
-    """``model:org/name`` (or ``org/name``, a model) to (repo type, repo name).
-
-    The name must be one the worker counts (:mod:`stream.names`).
-    """
-    repo_type, sep, name = value.partition(":")
-    if not sep:
-        repo_type, name = "model", value
-    if repo_type not in REPO_TYPES or not valid_repo(name):
-        raise click.BadParameter(f"expected TYPE:org/name with TYPE one of {', '.join(REPO_TYPES)} "
-                                 f"and names of {NAME_RULE}, got {value!r}")
-    return repo_type, name
 
 
 @main.command()
@@ -86,14 +73,20 @@ def parse_repo_id(value: str) -> tuple[str, str]:
               help="Days of the daily series, ending today (UTC).")
 @click.option("--top", type=click.IntRange(1, 1000), help="List the N repos with most downloads in 30 days.")
 @click.option("--type", "repo_type", type=click.Choice(["model", "dataset"]), help="Restrict --top to one type.")
+@click.option("--by", type=click.Choice(["class", "client", "country", "file"]),
+              help="A repo's downloads over --days by traffic class, client, country or file.")
 @redis_options
-def counts(repo: str | None, days: int, top: int | None, repo_type: str | None, redis: RedisConfig) -> None:
+def counts(repo: str | None, days: int, top: int | None, repo_type: str | None, by: str | None,
+           redis: RedisConfig) -> None:
     """Print a repo's downloads (``model:org/name``) or the top repos, as JSON."""
+    from stream.store.analytics import AnalyticsReader
     from stream.store.connect import connect
     from stream.store.reader import CounterReader, today_utc
 
     if (repo is None) == (top is None):
         raise click.UsageError("give either a REPO or --top N")
+    if by is not None and repo is None:
+        raise click.UsageError("--by breaks down one REPO's downloads")
     kind, name = parse_repo_id(repo) if repo is not None else ("", "")
 
     async def run() -> int:
@@ -105,6 +98,15 @@ def counts(repo: str | None, days: int, top: int | None, repo_type: str | None, 
                 _print([{"id": r.repo, "repoType": r.repo_type, "downloads": r.downloads} for r in ranked])
                 return 0
             today = today_utc()
+            if by is not None:
+                split = await AnalyticsReader(reader).breakdown(f"{kind}:{name}", today - timedelta(days=days - 1),
+                                                                today, by)
+                if split is None:
+                    _print({"error": "not found", "id": name, "repoType": kind})
+                    return 1
+                _print({"id": name, "repoType": kind, "by": by, "total": split.total,
+                        "values": [{"value": v or None, "downloads": n} for v, n in split.values]})
+                return 0
             found = await reader.repo_counts(kind, name, today - timedelta(days=days - 1), today, today)
             if found is None:
                 _print({"error": "not found", "id": name, "repoType": kind})

@@ -15,8 +15,11 @@ import click
 from pydantic import ValidationError
 
 from stream.kafka import KafkaConnection
+from stream.names import RULE as NAME_RULE
+from stream.names import valid_repo
 from stream.settings import Settings
 
+REPO_TYPES = ("model", "dataset", "space")
 # The Kafka connection's settings other than the bootstrap servers: TLS and SASL.
 KAFKA_SECURITY = tuple(n for n in Settings.model_fields if n.startswith("kafka_") and n != "kafka_bootstrap")
 
@@ -69,3 +72,16 @@ def kafka_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper = _add_options(wrapper, KAFKA_SECURITY)
     return click.option("--bootstrap", help="Kafka bootstrap servers (host:port[,host:port...]).")(wrapper)
+
+def parse_repo_id(value: str) -> tuple[str, str]:
+    """``model:org/name`` (or ``org/name``, a model) to (repo type, repo name).
+
+    The name must be one the worker counts (:mod:`stream.names`).
+    """
+    repo_type, sep, name = value.partition(":")
+    if not sep:
+        repo_type, name = "model", value
+    if repo_type not in REPO_TYPES or not valid_repo(name):
+        raise click.BadParameter(f"expected TYPE:org/name with TYPE one of {', '.join(REPO_TYPES)} "
+                                 f"and names of {NAME_RULE}, got {value!r}")
+    return repo_type, name

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream.errors import ConfigError
 from stream.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
-
-UNCOUNTED_TOP: Final = 20  # uncounted paths kept per model and day, the rest as other
 
 
 class Settings(BaseSettings):

@@ -27,10 +27,12 @@ from aiokafka import errors as kafka_errors
 from aiokafka.structs import OffsetAndMetadata
 
 from stream import kafka
+from stream.classes import load_classifier
 from stream.counting import COUNTED, DATASET_CANDIDATE, Counter, Rules, Tally
 from stream.deadletters import DeadLetter, DeadLetterSink, producer_options
 from stream.errors import EventError, StoreBehind, StoreRefused, StoreUnavailable
 from stream.events import parse_event
+from stream.facets import Facets
 from stream.health import Health
 from stream.metadata import LibraryMap, MetadataFeed
 from stream.metrics import WorkerMetrics
@@ -122,7 +124,8 @@ class CountingWorker:
         self.clock = clock
         self.health = Health(settings.stall_seconds)
         self.libraries = LibraryMap()
-        self.counter = Counter(rules, self.libraries.library_of, settings.lateness)
+        facets = Facets(load_classifier(settings.classes_file)) if settings.analytics else None
+        self.counter = Counter(rules, self.libraries.library_of, settings.lateness, facets)
         self._queue: asyncio.Queue[CountedBatch | None] = asyncio.Queue(maxsize=1)
         self._applier: asyncio.Task | None = None
         self.started = asyncio.Event()
@@ -188,7 +191,8 @@ class CountingWorker:
         if self._redis is None:
             self._redis = await connect(self._redis_config)
             self.store = CounterStore(self._redis, self.settings.shards, self.settings.lateness,
-                                      self.settings.redis_min_replicas, self.settings.redis_wait_ms)
+                                      self.settings.redis_min_replicas, self.settings.redis_wait_ms,
+                                      self.settings.top_values)
         await self.store.ensure_config()
 
     async def take(self, tps: Iterable[TopicPartition]) -> None:

@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from aiokafka import TopicPartition
 from stream import kafka
 from stream.devstack import ManagedProcess, Stack, free_port, wait_ready, worker_process
 from stream.kafka import KafkaConnection
-from stream.reference import Result, compute
+from stream.reference import Result, run
+from stream.reference.analytics import Analytics
 from stream.settings import Settings
 from stream.simulate import Simulation
 from stream.store import keys
@@ -148,23 +150,67 @@ def snapshot(settings: Settings) -> dict[str, dict]:
     return out
 
 
-def simulated(settings: Settings, count: int, seed: int, replication: int = 1) -> tuple[list, dict]:
-    """Create the topics, send the simulation's metadata; return its event records and the
-    expected counts."""
+@dataclass(frozen=True)
+class Expected:
+    """What the reference says a log must leave in Redis: the counts, and the analytics
+    (every day's breakdowns, downloaders and uncounted requests, unfolded)."""
+
+    counts: dict[str, dict]
+    analytics: dict[str, dict[str, dict]]
+
+
+def simulated(settings: Settings, count: int, seed: int, replication: int = 1) -> tuple[list, Expected]:
+    """Create the topics, send the simulation's metadata; return its event records and what
+    the reference expects of them."""
     now = datetime.now(UTC)
     sim = Simulation(seed=seed, repos=3000, now=now, bad_fraction=0.01)
     create_topics(settings, partitions=4, replication=replication)
     send(settings, settings.metadata_topic, sim.metadata_records())
     records = [(r.key, r.value) for r in sim.records(count)]
-    expected = compute([value for _, value in records], metadata=list(sim.metadata()), now=now)
-    return records, expected
+    collected = Analytics()
+    counts = run([value for _, value in records], list(sim.metadata()), now, analytics=collected).counts
+    return records, Expected(counts, collected.shape())
 
 
-def assert_exact(settings: Settings, expected: dict) -> None:
+def assert_exact(settings: Settings, expected: Expected | dict) -> None:
+    """Redis holds exactly the expected counts and, given an :class:`Expected`, its analytics."""
+    counts = expected.counts if isinstance(expected, Expected) else expected
     actual = snapshot(settings)
-    wrong = {k: (actual.get(k), expected.get(k)) for k in expected.keys() | actual.keys()
-             if actual.get(k) != expected.get(k)}
+    wrong = {k: (actual.get(k), counts.get(k)) for k in counts.keys() | actual.keys()
+             if actual.get(k) != counts.get(k)}
     assert not wrong, f"{len(wrong)} repos differ, e.g. {list(wrong.items())[:3]}"
+    if isinstance(expected, Expected):
+        assert_analytics(settings, expected.analytics)
+
+
+def assert_analytics(settings: Settings, expected: dict[str, dict[str, dict]]) -> None:
+    """Every repo-day's breakdowns and uncounted requests equal the reference's, and the
+    library that judged them; its unique downloaders too, within the HyperLogLog's error;
+    and Redis holds no other repo-day's."""
+    prefixes = keys.DIMENSION_PREFIXES
+    wrong: list[tuple] = []
+    with redis_client(settings.redis_url) as client:
+        for repo_key, days in expected.items():
+            shard = keys.shard_of(repo_key, settings.shards)
+            with client.pipeline(transaction=False) as pipe:
+                for day in days:
+                    pipe.hgetall(keys.breakdown(shard, repo_key, day))
+                    pipe.pfcount(keys.downloaders(shard, repo_key, day))
+                replies = iter(pipe.execute())
+            for day, want in days.items():
+                fields = {k.decode(): v.decode() for k, v in next(replies).items()}
+                uniques = next(replies)
+                got = {d: {f[len(p):]: int(n) for f, n in fields.items() if f.startswith(p)}
+                       for d, p in {**prefixes, "uncounted": keys.UNCOUNTED_PATH}.items()}
+                library = fields.get(keys.UNCOUNTED_LIBRARY) or None
+                if (got != {d: want[d] for d in got} or (want["uncounted"] and library != want["library"])
+                        or abs(uniques - want["uniques"]) > max(2, want["uniques"] // 100)):
+                    wrong.append((repo_key, day, got, library, uniques, want))
+        stored = sum(1 for _ in client.scan_iter(match="hc:{*}:bd:*"))
+    assert not wrong, f"{len(wrong)} repo-days differ, e.g. {wrong[:2]}"
+    want_keys = sum(1 for days in expected.values() for d in days.values()
+                    if d["uncounted"] or any(d[x] for x in prefixes))
+    assert stored == want_keys, f"Redis holds {stored} breakdown hashes, the reference {want_keys}"
 
 
 def dead_letters(reference: Result) -> int:

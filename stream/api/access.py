@@ -76,6 +76,11 @@ ORG_PRIVATE: Final = Rule(private=True, org_param="org")
 # A whole organisation's export streams every day of every repo: it costs as much as many lookups.
 ORG_EXPORT: Final = Rule(private=True, org_param="org", cost=10)
 
+# Data no organisation owns (a legacy repo's analytics): operator tokens only.
+OPERATORS: Final = Rule(private=True)
+_ANALYTICS: Final = (*((segment, leaf) for segment in ("models", "datasets")
+                       for leaf in ("breakdown", "breakdown.csv", "uniques")), ("models", "uncounted"))
+
 ROUTES: Final[Mapping[str, Rule]] = MappingProxyType({
     # a repo's counts and daily series, as on the Hub
     "/api/models/{org}/{name}": PUBLIC,
@@ -89,8 +94,16 @@ ROUTES: Final[Mapping[str, Rule]] = MappingProxyType({
     # listings and leaderboards
     "/api/models": PUBLIC,
     "/api/datasets": PUBLIC,
-    # publisher analytics: the organisation's own
+    # npm-style counts over a period: public, like the daily series they are made of
+    "/api/downloads/point/{period}/{type}/{org}/{name}": PUBLIC,
+    "/api/downloads/point/{period}/{type}/{name}": PUBLIC,
+    "/api/downloads/range/{period}/{type}/{org}/{name}": PUBLIC,
+    "/api/downloads/range/{period}/{type}/{name}": PUBLIC,
+    # publisher analytics: the organisation's own (a legacy repo has none: operators only)
     "/api/organizations/{org}/download-breakdown": ORG_EXPORT,
+    **{f"/api/{segment}/{{org}}/{{name}}/downloads/{leaf}": ORG_PRIVATE
+       for segment, leaf in _ANALYTICS},
+    **{f"/api/{segment}/{{name}}/downloads/{leaf}": OPERATORS for segment, leaf in _ANALYTICS},
     # the dashboard's data: pipeline totals and public counts
     "/api/pipeline/workers": PUBLIC,
     "/api/pipeline/top": PUBLIC,

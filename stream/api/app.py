@@ -23,11 +23,14 @@ from stream.api.cache import TtlCache
 from stream.api.dashboard import mount_dashboard
 from stream.api.errors import install_handlers
 from stream.api.metrics import ApiMetrics, MetricsMiddleware
+from stream.api.routes_analytics import analytics_router
 from stream.api.routes_listing import listing_router
+from stream.api.routes_npm import npm_router
 from stream.api.routes_ops import ops_router
 from stream.api.routes_pipeline import pipeline_router
 from stream.api.routes_repos import repo_router
 from stream.api.state import ApiState, utc_now
+from stream.rules import load_registry
 from stream.settings import AccessSettings
 from stream.store.connect import ClusterMode, RedisConfig
 
@@ -35,6 +38,7 @@ REDIS_URL_ENV = "HUBCOUNTER_API_REDIS_URL"
 REDIS_CLUSTER_ENV = "HUBCOUNTER_API_REDIS_CLUSTER"
 REPLICAS_ENV = "HUBCOUNTER_API_READ_FROM_REPLICAS"
 CACHE_SECONDS_ENV = "HUBCOUNTER_API_CACHE_SECONDS"
+RULES_ENV = "HUBCOUNTER_RULES"
 DEFAULT_ACCESS = AccessSettings.defaults()
 DESCRIPTION = """Download counts of the hub's models and datasets, read from the hubcounter
 Redis counters. Shapes follow the Hub's own API: `/api/models/{id}?expand[]=downloads`,
@@ -51,7 +55,8 @@ def _version() -> str:
 
 def create_app(redis_url: str, *, cluster: ClusterMode = "auto", read_from_replicas: bool = False,
                cache_seconds: float = 1.0, clock: Callable[[], datetime] = utc_now, max_connections: int = 64,
-               freeze_gc: bool = False, access: AccessSettings | None = DEFAULT_ACCESS) -> FastAPI:
+               freeze_gc: bool = False, access: AccessSettings | None = DEFAULT_ACCESS,
+               rules_file: str | None = None) -> FastAPI:
     """The API and dashboard app, reading the counters in the Redis at ``redis_url``.
 
     ``redis_url`` may name any node of a Redis Cluster (``cluster``: see
@@ -65,10 +70,11 @@ def create_app(redis_url: str, *, cluster: ClusterMode = "auto", read_from_repli
 
     ``access`` sets who may read what and how much (:mod:`stream.api.access`); None builds
     the app without its access layer, every route open and unlimited (the benchmark's
-    baseline: never serve that).
+    baseline: never serve that). ``rules_file`` is the workers' operator rules file: the
+    uncounted requests are explained with the rules that judged them.
     """
     redis = RedisConfig(redis_url, cluster, read_from_replicas, max_connections=max_connections)
-    state = ApiState(redis, TtlCache(cache_seconds), clock)
+    state = ApiState(redis, TtlCache(cache_seconds), load_registry(rules_file), clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +94,8 @@ def create_app(redis_url: str, *, cluster: ClusterMode = "auto", read_from_repli
     app.state.api = state
     app.state.metrics = metrics = ApiMetrics()
     install_handlers(app)
-    for router in (repo_router(), listing_router(), breakdown_router(), pipeline_router(), ops_router()):
+    for router in (analytics_router(), npm_router(), repo_router(), listing_router(), breakdown_router(),
+                   pipeline_router(), ops_router()):
         app.include_router(router)
     mount_dashboard(app)
     if access is not None:
@@ -107,4 +114,4 @@ def app_from_env() -> FastAPI:
         raise RuntimeError(f"{REDIS_CLUSTER_ENV}={cluster!r}: expected auto, true or false")
     return create_app(redis_url, cluster=cluster, read_from_replicas=bool(os.environ.get(REPLICAS_ENV)),
                       cache_seconds=float(os.environ.get(CACHE_SECONDS_ENV, "1.0")), freeze_gc=True,
-                      access=AccessSettings())
+                      access=AccessSettings(), rules_file=os.environ.get(RULES_ENV) or None)

@@ -18,15 +18,18 @@ from stream.api.errors import NotFound
 from stream.api.responses import JsonResponse
 from stream.api.schemas import ERRORS, RepoDownloads, RepoInfo
 from stream.api.state import ApiState
-from stream.api.validation import REPO_TYPE_OF_SEGMENT, day_range, parse_expand, repo_ref
+from stream.api.validation import EXPANDABLE, REPO_TYPE_OF_SEGMENT, day_range, parse_expand, repo_ref
+from stream.store.window import window_bounds
 
 REPO_NOT_FOUND = "Repository not found"
+EXCLUDED = ("ci", "bot")  # traffic classes downloadsExcludingCI leaves out
 
 # The hot path reads its few query parameters itself (FastAPI's per-parameter machinery
 # costs more than the Redis call); they are declared here for the OpenAPI description.
 _EXPAND_DOC = {"name": "expand[]", "in": "query", "required": False, "style": "form", "explode": True,
-               "description": "Fields to return besides id: downloads, downloadsAllTime (default: both)",
-               "schema": {"type": "array", "items": {"type": "string", "enum": ["downloads", "downloadsAllTime"]}}}
+               "description": "Fields to return besides id: downloads, downloadsExcludingCI, downloadsAllTime "
+                              "(default: all)",
+               "schema": {"type": "array", "items": {"type": "string", "enum": list(EXPANDABLE)}}}
 _RANGE_DOC = [
     {"name": "start", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
      "description": "First UTC day, YYYY-MM-DD (default: 29 days before end)"},
@@ -48,6 +51,9 @@ async def repo_info(state: ApiState, segment: str, org: str | None, name: str,
     body: dict[str, Any] = {"id": ref.repo}
     if "downloads" in fields:
         body["downloads"] = found.downloads
+    if "downloadsExcludingCI" in fields:
+        start, end = window_bounds(today)
+        body["downloadsExcludingCI"] = await (await state.analytics()).excluding(ref.key, start, end, EXCLUDED)
     if "downloadsAllTime" in fields:
         body["downloadsAllTime"] = found.downloads_all_time
     return JsonResponse(body)

@@ -16,6 +16,8 @@ from fastapi import Request
 
 from stream.api.cache import TtlCache
 from stream.api.orgs import OrgIndexes
+from stream.rules.registry import Registry
+from stream.store.analytics import OTHER, AnalyticsReader
 from stream.store.connect import LazyClient, RedisConfig
 from stream.store.reader import CounterReader
 
@@ -33,6 +35,7 @@ class ApiState:
 
     redis: RedisConfig
     listings: TtlCache
+    registry: Registry
     clock: Callable[[], datetime] = utc_now
     orgs: OrgIndexes = field(init=False)
     client: LazyClient = field(init=False)
@@ -50,6 +53,16 @@ class ApiState:
         if self._reader is None or self._reader.client is not client:
             self._reader = CounterReader(client)
         return self._reader
+
+    async def analytics(self) -> AnalyticsReader:
+        """The analytics reads, on the counter reader (connecting first, like :meth:`reader`)."""
+        return AnalyticsReader(await self.reader())
+
+    def explain_uncounted(self, library: str | None, path: str) -> str:
+        """Why a request for ``path`` in a model of ``library`` does not count, in words."""
+        if path == OTHER:
+            return "other paths, fewer requests each (summed)"
+        return self.registry.explain(library, path).reason
 
     def today(self) -> date:
         """Today's UTC date: the last day of the 30-day window."""

@@ -27,7 +27,7 @@ MAX_RANGE_DAYS: Final = 400
 MAX_LIMIT: Final = 1000
 DEFAULT_DAYS: Final = 30
 SORTS: Final[tuple[Sort, ...]] = ("downloads", "downloadsAllTime")
-EXPANDABLE: Final = ("downloads", "downloadsAllTime")
+EXPANDABLE: Final = ("downloads", "downloadsExcludingCI", "downloadsAllTime")
 # Path segment of the Hub's API -> the counters' repo type.
 REPO_TYPE_OF_SEGMENT: Final[dict[str, RepoType]] = {"models": "model", "datasets": "dataset"}
 

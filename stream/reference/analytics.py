@@ -118,10 +118,11 @@ def _fold(values: dict[str, int], k: int | None) -> dict[str, int]:
 
 
 def folded(values: dict[str, int], k: int) -> dict[str, int]:
-    """The top ``k`` values by count (ties by value), the rest summed under ``OTHER``."""
-    ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    """The top ``k`` values by count (ties by value), the rest summed under ``OTHER`` (an
+    ``OTHER`` already there is part of the rest, never one of the top)."""
+    ranked = sorted(((v, n) for v, n in values.items() if v != OTHER), key=lambda item: (-item[1], item[0]))
     kept = dict(ranked[:k])
-    rest = sum(n for _, n in ranked[k:])
+    rest = values.get(OTHER, 0) + sum(n for _, n in ranked[k:])
     if rest:
-        kept[OTHER] = kept.get(OTHER, 0) + rest
+        kept[OTHER] = rest
     return kept

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from stream.reference.analytics import Analytics
 from stream.reference.rules import RuleBook, RuleBookError
 from stream.reference.tally import read_lines, run
-from stream.settings import UNCOUNTED_TOP, Settings
+from stream.settings import Settings
+from stream.store.keys import UNCOUNTED_TOP
 
 
 @click.command()

@@ -33,6 +33,8 @@ CURL = "curl"
 CI_RUNNER = "ci_runner"
 SPACE_VISIT = "space_visit"
 RETURNING = "returning_user"
+CRAWLER = "crawler"
+MIRROR = "mirror"
 
 HUB_VERSIONS = ("0.23.4", "0.24.6", "0.25.2", "0.26.5", "0.27.1", "0.30.2")
 PY_VERSIONS = ("3.9.19", "3.10.14", "3.11.10", "3.12.7")
@@ -54,6 +56,11 @@ TOOLS = ("curl/8.5.0", "curl/7.81.0", "Wget/1.21.4", "python-requests/2.32.3",
 GIT = ("git/2.43.0", "git-lfs/3.5.1 (GitHub; linux amd64; go 1.21.8)",
        "git-lfs/3.4.1 (GitHub; darwin arm64; go 1.21.5)")
 GGUF_CLIENTS = ("llama-cpp", "LM Studio/0.3.5", "ollama/0.4.7", "koboldcpp/1.79")
+CRAWLERS = ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
+            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            "Mozilla/5.0 (compatible; Bytespider; spider-feedback@bytedance.com)")
+MIRRORS = ("aria2/1.37.0", "hfd/0.2 (hf-mirror)", "rclone/v1.68.2")
 COUNTRIES = (("US", "California"), ("US", "Virginia"), ("CN", "Beijing"), ("DE", "Hesse"),
              ("FR", "Ile-de-France"), ("IN", "Karnataka"), ("JP", "Tokyo"), ("GB", "England"),
              ("KR", "Seoul"), ("BR", "Sao Paulo"), ("CA", "Ontario"), ("SG", "Singapore"),
@@ -212,6 +219,18 @@ def tool(rng: random.Random, repo: Repo) -> list[Request]:
     return [(0.0, "GET", path, 302 if size > 10_000_000 and rng.random() < 0.3 else 200, size)]
 
 
+def crawler(rng: random.Random, repo: Repo) -> list[Request]:
+    """A search engine or an AI crawler reads the README and a file or two."""
+    extra = rng.sample(repo.layout.files, min(len(repo.layout.files), rng.randint(1, 2)))
+    paths = ["README.md", *(f for f in extra if f != "README.md")] if "README.md" in repo.layout.sizes else extra
+    return _fetch(rng, repo, paths, head=False)
+
+
+def mirror(rng: random.Random, repo: Repo) -> list[Request]:
+    """A mirroring tool copies every file of the repo, a few at a time."""
+    return _fetch(rng, repo, repo.layout.files, head=rng.random() < 0.5)
+
+
 def space_visit(rng: random.Random, repo: Repo) -> list[Request]:
     """The Space's app files, fetched by its builder or a visitor."""
     return _fetch(rng, repo, repo.layout.load, head=False)
@@ -246,16 +265,16 @@ def _mix(**weights: float) -> Mix:
 # The loader behaviour per model profile; the rest of the mix is shared.
 LOADER = {"diffusers": DIFFUSERS_PIPELINE, "gguf": GGUF_SINGLE}
 MODEL_MIX = {FROM_PRETRAINED: 40, SNAPSHOT: 10, GIT_CLONE: 3, RESUMED: 3, MISSING_FILE: 4,
-             REDIRECT: 3, BROWSER: 8, CURL: 6, CI_RUNNER: 8}
+             REDIRECT: 3, BROWSER: 8, CURL: 6, CI_RUNNER: 8, CRAWLER: 3, MIRROR: 2}
 MIXES = {
     "model": _mix(**MODEL_MIX),
     "diffusers": _mix(**{DIFFUSERS_PIPELINE if k == FROM_PRETRAINED else k: v
                          for k, v in MODEL_MIX.items()}),
     "gguf": _mix(**{GGUF_SINGLE: 55, SNAPSHOT: 5, CURL: 10, RESUMED: 8, BROWSER: 8,
-                    GIT_CLONE: 2, REDIRECT: 2, MISSING_FILE: 2}),
+                    GIT_CLONE: 2, REDIRECT: 2, MISSING_FILE: 2, CRAWLER: 2, MIRROR: 2}),
     "dataset": _mix(**{DATASET_LOAD: 55, SNAPSHOT: 10, GIT_CLONE: 4, BROWSER: 10, CURL: 6,
-                       MISSING_FILE: 4, REDIRECT: 2, RESUMED: 2, CI_RUNNER: 5}),
-    "space": _mix(**{SPACE_VISIT: 70, GIT_CLONE: 10, BROWSER: 15, MISSING_FILE: 5}),
+                       MISSING_FILE: 4, REDIRECT: 2, RESUMED: 2, CI_RUNNER: 5, CRAWLER: 3, MIRROR: 2}),
+    "space": _mix(**{SPACE_VISIT: 70, GIT_CLONE: 10, BROWSER: 15, MISSING_FILE: 5, CRAWLER: 5}),
 }
 GATED_SHARE = 0.3  # of sessions on a gated repo, those by clients without access
 
@@ -264,7 +283,7 @@ BEHAVIOURS: dict[str, Behaviour] = {
     SNAPSHOT: snapshot, GGUF_SINGLE: gguf_single, GIT_CLONE: git_clone, RESUMED: resumed,
     GATED_DENIED: gated, MISSING_FILE: missing, REDIRECT: redirect,
     DATASET_LOAD: dataset_load, BROWSER: browser, CURL: tool, CI_RUNNER: from_pretrained,
-    SPACE_VISIT: space_visit, RETURNING: warm_reload,
+    SPACE_VISIT: space_visit, RETURNING: warm_reload, CRAWLER: crawler, MIRROR: mirror,
 }
 ALL_BEHAVIOURS = tuple(BEHAVIOURS)
 
@@ -286,5 +305,9 @@ def agent_for(rng: random.Random, behaviour: str, repo: Repo, client: Client) ->
         return rng.choice(GIT)
     if behaviour == GGUF_SINGLE:
         return rng.choice(GGUF_CLIENTS)
+    if behaviour == CRAWLER:
+        return rng.choice(CRAWLERS)
+    if behaviour == MIRROR:
+        return rng.choice(MIRRORS)
     library = "datasets" if repo.repo_type == "dataset" else repo.library
     return hub_agent(client, library)

@@ -37,6 +37,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from stream.errors import ConfigError, StoreRefused, StoreUnavailable
+from stream.store import packing
 
 ClusterMode: TypeAlias = Literal["auto", "true", "false"]
 RedisClient: TypeAlias = aioredis.Redis | RedisCluster
@@ -131,6 +132,7 @@ async def connect(config: RedisConfig) -> RedisClient:
     Raises StoreUnavailable while Redis cannot be reached (a caller may retry),
     StoreRefused when it refuses this user, ConfigError when the settings do not fit it.
     """
+    packing.install()
     if await is_cluster(config):
         return await _cluster(config)
     # No retries inside the client: redis-py retries a timeout 3 times by default, which

@@ -8,7 +8,7 @@ is written once to ``hc:config`` and every reader and writer uses that value.
 ======================================  =======  ==============================================
 key                                     type     holds
 ======================================  =======  ==============================================
-``hc:config``                           hash     ``shards``: the shard count (fixed at creation)
+``hc:config``                           hash     ``shards``: the shard count (fixed); ``top_values``
 ``hc:{N}:repo:<type>:<repo>``           hash     ``YYYY-MM-DD`` -> downloads that UTC day; ``all`` -> all-time
 ``hc:{N}:day:<type>:<YYYY-MM-DD>``      zset     repo -> downloads that day (kept 90 days)
 ``hc:{N}:w30:<type>``                   zset     repo -> downloads over the window in ``meta``
@@ -17,6 +17,12 @@ key                                     type     holds
 ``hc:{N}:pos``                          hash     ``<topic>:<partition>`` -> next position not applied
 ``hc:{N}:applied``                      hash     earlier layout: last offset applied (read once, to carry over)
 ``hc:{N}:seen:<bucket>``                set      dataset dedupe: 12-byte digests of (dataset, user)
+``hc:{N}:bd:<type>:<repo>:<day>``       hash     ``c:``/``k:``/``g:``/``f:`` + class, client, country, file -> n;
+                                                 ``p:<path>`` -> candidate requests not counted, ``l`` -> library
+``hc:{N}:u:<type>:<repo>:<day>``        HLL      the day's downloaders (``PFCOUNT``)
+``hc:{N}:ncday:<day>``                  set      the models with uncounted requests that day (for folding)
+``hc:folded``                           hash     ``YYYY-MM-DD`` -> when its breakdowns were folded to their top values
+``hc:folding:<YYYY-MM-DD>``             string   the worker folding that day (expires: a lock)
 ``hc:org:{<org>}``                      set      ``<type>:<org>/<name>`` of every counted repo of an org
 ``hc:workers``                          zset     worker id -> last heartbeat (epoch ms)
 ``hc:worker:<id>``                      hash     a worker's live totals (see ``WORKER_FIELDS``), expires
@@ -38,6 +44,15 @@ COUNTED_TYPES: Final = ("model", "dataset")
 ALL_TIME_FIELD: Final = "all"
 WINDOW_DAYS: Final = 30
 DAY_ZSET_TTL_DAYS: Final = 90
+# Analytics of a repo-day: kept as long as the day leaderboards.
+ANALYTICS_TTL_DAYS: Final = 90
+# A breakdown field is a dimension's prefix and a value; a dimension's prefix alone holds
+# what folding a closed day to its top values summed up ("other"). No value is empty.
+DIMENSION_PREFIXES: Final = {"class": "c:", "client": "k:", "country": "g:", "file": "f:"}
+DEFAULT_TOP_VALUES: Final = 50  # values a closed day keeps per dimension (hc:config top_values)
+UNCOUNTED_PATH: Final = "p:"
+UNCOUNTED_TOP: Final = 20  # uncounted paths a closed day keeps per model, the rest as other
+UNCOUNTED_LIBRARY: Final = "l"
 
 
 def shard_of(repo_key: str, shards: int) -> int:
@@ -77,6 +92,25 @@ def legacy_applied(shard: int) -> str:
 
 def seen(shard: int, bucket: int) -> str:
     return f"hc:{{{shard}}}:seen:{bucket}"
+
+
+def breakdown(shard: int, repo_key: str, day_name: str) -> str:
+    return f"hc:{{{shard}}}:bd:{repo_key}:{day_name}"
+
+
+def downloaders(shard: int, repo_key: str, day_name: str) -> str:
+    return f"hc:{{{shard}}}:u:{repo_key}:{day_name}"
+
+
+def uncounted_day(shard: int, day_name: str) -> str:
+    return f"hc:{{{shard}}}:ncday:{day_name}"
+
+
+FOLDED: Final = "hc:folded"
+
+
+def folding(day_name: str) -> str:
+    return f"hc:folding:{day_name}"
 
 
 def org_repos(org: str) -> str:

@@ -57,6 +57,7 @@ class CounterReader:
     def __init__(self, client: RedisClient):
         self.client = client
         self._shards: int | None = None
+        self._top_values: int | None = None
         self._spans: dict[BoardId, Span] = {}  # what each board's meta said when last read
 
     async def shards(self) -> int | None:
@@ -67,6 +68,13 @@ class CounterReader:
                 return None
             self._shards = int(stored)
         return self._shards
+
+    async def top_values(self) -> int:
+        """How many values of a breakdown a day keeps (set by the workers; read once)."""
+        if self._top_values is None:
+            stored = await self.client.hget(keys.CONFIG_KEY, "top_values")
+            self._top_values = int(stored) if stored is not None else keys.DEFAULT_TOP_VALUES
+        return self._top_values
 
     async def repo_counts(self, repo_type: str, repo: str, start: date, end: date,
                           today: date | None = None) -> RepoCounts | None:
@@ -132,7 +140,7 @@ class CounterReader:
             return []
         if all_time:
             boards = [Board(keys.all_time(shard, repo_type)) for shard in range(shards)]
-            entries = await top_entries(self._execute, boards, limit)
+            entries = await top_entries(self.execute, boards, limit)
         else:
             ids = [(shard, repo_type) for shard in range(shards)]
 
@@ -189,7 +197,7 @@ class CounterReader:
                 out.append(RepoCounts(repo_type, repo, last30_n, total_n, {}))
         return out
 
-    async def _execute(self, queue: Callable[[Pipeline], None]) -> list[Any]:
+    async def execute(self, queue: Callable[[Pipeline], None]) -> list[Any]:
         """Run the reads ``queue`` puts on a pipeline (one per node on a cluster, all at once)."""
         async with self.client.pipeline(transaction=False) as pipe:
             queue(pipe)
@@ -225,7 +233,7 @@ class CounterReader:
             queue(pipe)
             _queue_spans(pipe, boards)
 
-        replies = await self._execute(with_spans)
+        replies = await self.execute(with_spans)
         cut = len(replies) - len(boards)
         for board, span in zip(boards, _spans(replies[cut:]), strict=True):
             check.moved = check.moved or span != check.planned[board]
@@ -233,7 +241,7 @@ class CounterReader:
         return replies[:cut]
 
     async def _read_spans(self, boards: list[BoardId]) -> None:
-        replies = await self._execute(lambda pipe: _queue_spans(pipe, boards))
+        replies = await self.execute(lambda pipe: _queue_spans(pipe, boards))
         self._spans.update(zip(boards, _spans(replies), strict=True))
 
     async def days_many(self, repo_keys: Sequence[str], days: Sequence[str] | None) -> list[RepoCounts]:

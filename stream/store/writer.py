@@ -13,6 +13,7 @@ behind what the batch starts from (Redis lost writes) applies nothing and says s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from stream.counting import DAY_MS, DEDUPE_BUCKET_MS, Tally
 from stream.errors import ConfigError, StoreUnavailable
 from stream.store import keys
 from stream.store.connect import RedisClient, replica_waits, store_errors
+from stream.store.folding import fold_closed_days
 from stream.store.scripts import APPLY, ROLL, Command, run
 from stream.store.window import moves, window_bounds
 
@@ -85,6 +87,13 @@ class _ShardCall:
     expiring: dict[str, int] = field(default_factory=dict)  # key -> expire-at (unix s)
     types: set[str] = field(default_factory=set)
     incr: list[Any] = field(default_factory=list)
+    uncounted: list[Any] = field(default_factory=list)
+    libraries: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, day) -> library recorded
+
+    def expire(self, name: str, at: int, sent: set[str]) -> None:
+        """Set ``name``'s expiry in this call, unless this process already set it (``sent``)."""
+        if name not in sent and name not in self.expiring:
+            self.expiring[name] = at
 
     def key(self, name: str) -> int:
         idx = self.index.get(name)
@@ -94,23 +103,62 @@ class _ShardCall:
         return idx
 
 
+@dataclass(frozen=True, slots=True)
+class _RepoDay:
+    """The names a repo-day's writes use (made once, then reused: most batches touch the same ones)."""
+
+    shard: int
+    repo_type: str
+    member: str  # org/name, the leaderboards' member
+    repo: str
+    day: str
+    breakdown: str
+    downloaders: str
+    day_expiry: int
+    analytics_expiry: int
+
+
 class CounterStore:
     """Applies tallies to Redis exactly once and keeps the 30-day leaderboards rolled."""
 
     def __init__(self, client: RedisClient, shards: int, lateness: timedelta, min_replicas: int = 0,
-                 replica_wait_ms: int = 1000):
+                 replica_wait_ms: int = 1000, top_values: int = keys.DEFAULT_TOP_VALUES):
         self.client = client
         self.shards = shards
         self.lateness = lateness
+        self.top_values = top_values
         self.min_replicas = min_replicas
         self.replica_wait_ms = replica_wait_ms
         self.unreplicated = 0  # applies some master could not confirm on min_replicas replicas in time
         self._window_for: date | None = None
+        self._folded_for: date | None = None
+        # Keys whose expiry this process has set, and the library it recorded for each
+        # model-day's uncounted requests: written once, not with every batch (bounded; both
+        # are forgotten when Redis goes back in time, so they are written again then).
+        self._expiry_sent: set[str] = set()
+        self._uncounted_sent: dict[tuple[str, str], str] = {}
+        self._repo_days: dict[tuple[str, str], _RepoDay] = {}
         self._indexed: set[str] = set()  # repos known to be in their org's index
 
+    def _repo_day(self, repo_key: str, day_name: str) -> _RepoDay:
+        """The key names and expiries of one repo-day (cached, bounded)."""
+        found = self._repo_days.get((repo_key, day_name))
+        if found is None:
+            if len(self._repo_days) >= 500_000:
+                self._repo_days.clear()
+            shard = keys.shard_of(repo_key, self.shards)
+            repo_type, _, member = repo_key.partition(":")
+            found = self._repo_days[(repo_key, day_name)] = _RepoDay(
+                shard, repo_type, member, keys.repo(shard, repo_key), keys.day(shard, repo_type, day_name),
+                keys.breakdown(shard, repo_key, day_name), keys.downloaders(shard, repo_key, day_name),
+                _day_expiry(day_name, keys.DAY_ZSET_TTL_DAYS), _day_expiry(day_name, keys.ANALYTICS_TTL_DAYS))
+        return found
+
     async def ensure_config(self) -> None:
-        """Record the shard count on first use; refuse to run with a different one."""
+        """Record the shard count on first use, and refuse to run with a different one; and
+        the top values a closed day keeps (readers fold every day alike with it)."""
         with store_errors():
+            await self.client.hset(keys.CONFIG_KEY, "top_values", self.top_values)
             await self.client.hsetnx(keys.CONFIG_KEY, "shards", self.shards)
             stored = int(await self.client.hget(keys.CONFIG_KEY, "shards"))
         if stored != self.shards:
@@ -143,13 +191,28 @@ class CounterStore:
                                  for acks in replies[len(commands):])
         for members in new_by_org.values():
             self._indexed.update(members)
-        return [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, applied, strict=True)]
+        outcomes = [self._outcome(call.shard, reply, ranges) for call, reply in zip(calls, applied, strict=True)]
+        self._remember_sent(calls, outcomes)
+        return outcomes
+
+    def _remember_sent(self, calls: list[_ShardCall], outcomes: list[ShardOutcome]) -> None:
+        """What the applied calls wrote once and for all: their keys' expiries, the libraries."""
+        if len(self._expiry_sent) > 2_000_000 or len(self._uncounted_sent) > 1_000_000:
+            self._expiry_sent.clear()  # bounded memory; setting an expiry again is harmless
+            self._uncounted_sent.clear()
+        for call, outcome in zip(calls, outcomes, strict=True):
+            if outcome.status == "ok":
+                self._expiry_sent.update(call.expiring)
+                self._uncounted_sent.update(call.libraries)
 
     def forget(self) -> None:
         """Redis went back in time: what this store remembers having written (the org index
-        entries, the day the boards were rolled to) may be gone; write it again."""
+        entries, the day the boards were rolled to, expiries, libraries) may be gone; write
+        it again."""
         self._indexed.clear()
         self._window_for = None
+        self._expiry_sent.clear()
+        self._uncounted_sent.clear()
 
     def _new_by_org(self, tally: Tally) -> dict[str, list[str]]:
         """The batch's repos not yet known to be in their org's index, by org (one SADD each).
@@ -174,39 +237,63 @@ class CounterStore:
         calls = {shard: _ShardCall(shard, [keys.position(shard), keys.meta(shard)])
                  for shard in ([only_shard] if only_shard is not None else range(self.shards))}
 
-        def call_for(repo_key: str) -> _ShardCall | None:
-            return calls.get(keys.shard_of(repo_key, self.shards))
-
-        grouped: dict[tuple[str, str], list[tuple[int, msgspec.Raw]]] = defaultdict(list)
-        for repo_key, day_name, bucket, user in tally.distinct:
-            grouped[(repo_key, day_name)].append((bucket, _dedupe_member(repo_key, user)))
-        for (repo_key, day_name), n in tally.plain.items():
-            call = call_for(repo_key)
+        grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
+        for (repo_key, day_name, bucket, user), facet in tally.distinct.items():
+            member = (bucket, _dedupe_member(repo_key, user))
+            grouped[(repo_key, day_name)].append(member if facet is None else (*member, *_fields(facet)))
+        fields, downloaders = _facet_fields(tally)
+        for entry, n in tally.plain.items():
+            names = self._repo_day(*entry)
+            call = calls.get(names.shard)
             if call is not None:
-                self._add_increment(call, repo_key, day_name, n, ())
-        for (repo_key, day_name), members in grouped.items():
-            call = call_for(repo_key)
+                self._add_increment(call, names, entry[1], n, (), fields.get(entry), downloaders.get(entry, ()))
+        for entry, members in grouped.items():
+            names = self._repo_day(*entry)
+            call = calls.get(names.shard)
             if call is not None:
-                self._add_increment(call, repo_key, day_name, 0, members)
+                self._add_increment(call, names, entry[1], 0, members, None, ())
+        sent = self._expiry_sent
+        for entry, paths in _uncounted_fields(tally).items():
+            names = self._repo_day(*entry)
+            call = calls.get(names.shard)
+            if call is not None:
+                call.expire(names.breakdown, names.analytics_expiry, sent)
+                library = tally.libraries.get(entry[0]) or ""
+                if self._uncounted_sent.get(entry) == library:
+                    call.uncounted.append((call.key(names.breakdown), paths))  # library and index written already
+                else:
+                    index_key = keys.uncounted_day(call.shard, entry[1])
+                    call.expire(index_key, names.analytics_expiry, sent)
+                    call.libraries[entry] = library
+                    call.uncounted.append((call.key(names.breakdown), paths, library, call.key(index_key), entry[0]))
         return list(calls.values())
 
-    def _add_increment(self, call: _ShardCall, repo_key: str, day_name: str, n: int,
-                       members: Iterable[tuple[int, msgspec.Raw]]) -> None:
-        """Add one (repo, day) entry: ``n`` plain downloads, or dedupe ``members`` when n is 0."""
-        repo_type, _, name = repo_key.partition(":")
-        shard = call.shard
-        call.types.add(repo_type)
-        day_key = keys.day(shard, repo_type, day_name)
-        if day_key not in call.expiring:  # once per key: the expiry is date arithmetic
-            call.expiring[day_key] = _day_zset_expiry(day_name)
+    def _add_increment(self, call: _ShardCall, names: _RepoDay, day_name: str, n: int,
+                       members: Iterable[tuple[Any, ...]], fields: list[Any] | None,
+                       downloaders: Iterable[str]) -> None:
+        """Add one (repo, day) entry: ``n`` plain downloads, or dedupe ``members`` when n is 0.
+
+        With analytics, ``fields`` (flat: field, n, ...) add to the day's breakdown and
+        ``downloaders`` to its HLL; a dataset's members carry their four facet fields.
+        """
+        call.types.add(names.repo_type)
+        sent = self._expiry_sent
+        call.expire(names.day, names.day_expiry, sent)
         dedupe = []
-        for bucket, digest in members:
-            seen_key = keys.seen(shard, bucket)
-            if seen_key not in call.expiring:
+        analytics = fields is not None
+        for bucket, digest, *facet in members:
+            seen_key = keys.seen(call.shard, bucket)
+            if seen_key not in call.expiring and seen_key not in sent:
                 call.expiring[seen_key] = self._seen_expiry(bucket)
-            dedupe.append((call.key(seen_key), digest))
-        call.incr.append((repo_type, call.key(keys.repo(shard, repo_key)), call.key(day_key), name, day_name, n,
-                          dedupe))
+            dedupe.append((call.key(seen_key), digest, *facet))
+            analytics = analytics or bool(facet)
+        breakdown = users = 0
+        if analytics:
+            breakdown, users = call.key(names.breakdown), call.key(names.downloaders)
+            call.expire(names.breakdown, names.analytics_expiry, sent)
+            call.expire(names.downloaders, names.analytics_expiry, sent)
+        call.incr.append((names.repo_type, call.key(names.repo), call.key(names.day), names.member, day_name, n,
+                          dedupe, breakdown, users, fields or (), list(downloaders)))
 
     def _seen_expiry(self, bucket: int) -> int:
         """Keep a dedupe bucket while events of it can still arrive, plus a day's margin."""
@@ -223,6 +310,7 @@ class CounterStore:
             [(call.index[key], at) for key, at in call.expiring.items()],
             types,
             call.incr,
+            call.uncounted,
         ))]
 
     @staticmethod
@@ -250,6 +338,14 @@ class CounterStore:
                 pipe.zremrangebyscore(keys.WORKERS, 0, now_ms - 1000 * keys.WORKER_TTL_S)
                 await pipe.execute()
 
+    async def fold_closed_days(self, now: datetime) -> None:
+        """Fold the breakdowns of every closed day to their top values (once a day)."""
+        today = now.astimezone(UTC).date()
+        if self._folded_for != today:
+            await fold_closed_days(self.client, self.shards, today, self.lateness, self.top_values,
+                                   keys.UNCOUNTED_TOP)
+            self._folded_for = today
+
     async def roll_windows(self, now: datetime) -> None:
         """Move every shard's 30-day leaderboards to the window ending on ``now``'s UTC day."""
         today = now.astimezone(UTC).date()
@@ -259,9 +355,49 @@ class CounterStore:
         self._window_for = today
 
 
-def _day_zset_expiry(day_name: str) -> int:
+@functools.lru_cache(maxsize=1024)
+def _day_expiry(day_name: str, days: int) -> int:
+    """Unix time ``days`` days after the end of the UTC day ``day_name`` (a batch spans few days)."""
     day_start = datetime.fromisoformat(day_name).replace(tzinfo=UTC)
-    return int((day_start + timedelta(days=keys.DAY_ZSET_TTL_DAYS + 1)).timestamp())
+    return int((day_start + timedelta(days=days + 1)).timestamp())
+
+
+_CLASS, _CLIENT, _COUNTRY, _FILE = (keys.DIMENSION_PREFIXES[d] for d in ("class", "client", "country", "file"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _fields(facet: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
+    """The breakdown fields of one download's (class, client, country, file)."""
+    klass, client, country, path = facet
+    return _CLASS + klass, _CLIENT + client, _COUNTRY + country, _FILE + path
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefixed(prefix: str, value: str) -> str:
+    return prefix + value
+
+
+def _facet_fields(tally: Tally) -> tuple[dict[tuple[str, str], list[Any]], dict[tuple[str, str], list[str]]]:
+    """Per (repo, day): the breakdown increments (flat: field, n, ...) and the downloaders."""
+    per_day: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for (repo_key, day_name, klass, client, country, path), n in tally.facets.items():
+        counts = per_day[(repo_key, day_name)]
+        for name in (_prefixed(_CLASS, klass), _prefixed(_CLIENT, client), _prefixed(_COUNTRY, country),
+                     _FILE + path):
+            counts[name] = counts.get(name, 0) + n
+    fields = {entry: [x for pair in counts.items() for x in pair] for entry, counts in per_day.items()}
+    downloaders: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for repo_key, day_name, user in tally.downloaders:
+        downloaders[(repo_key, day_name)].append(user)
+    return fields, downloaders
+
+
+def _uncounted_fields(tally: Tally) -> dict[tuple[str, str], list[Any]]:
+    """Per (model, day): the uncounted requests by path (flat: field, n, ...)."""
+    per_day: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for (repo_key, day_name, path), n in tally.uncounted.items():
+        per_day[(repo_key, day_name)] += (keys.UNCOUNTED_PATH + path, n)
+    return per_day
 
 
 async def roll_windows(client: RedisClient, shards: int, today: date) -> None:

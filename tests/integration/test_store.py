@@ -86,8 +86,10 @@ def test_dataset_requests_count_once_per_user_and_bucket_across_batches(url):
     async def scenario() -> None:
         store, reader, client = await _store(url)
         bucket = int(datetime.now(UTC).timestamp() * 1000) // 300_000
-        first = Tally(distinct={("dataset:org/d", DAY, bucket, "u:1"), ("dataset:org/d", DAY, bucket, "u:2")})
-        second = Tally(distinct={("dataset:org/d", DAY, bucket, "u:1"), ("dataset:org/d", DAY, bucket + 1, "u:1")})
+        first = Tally(distinct={("dataset:org/d", DAY, bucket, "u:1"): None,
+                                ("dataset:org/d", DAY, bucket, "u:2"): None})
+        second = Tally(distinct={("dataset:org/d", DAY, bucket, "u:1"): None,
+                                 ("dataset:org/d", DAY, bucket + 1, "u:1"): None})
         await store.apply(first, span(0, 2))
         outcome = of(await store.apply(second, span(2, 4)), "dataset:org/d")
         assert (outcome.counted, outcome.duplicates) == (1, 1)

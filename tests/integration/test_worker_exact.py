@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 def test_counts_equal_the_reference_on_simulated_traffic(settings, workdir):
     # The plain path: 100,000 requests across models, datasets, spaces and libraries.
     records, expected = simulated(settings, 100_000, seed=1)
-    assert {k.split(":")[0] for k in expected} == {"model", "dataset"}
+    assert {k.split(":")[0] for k in expected.counts} == {"model", "dataset"}
     last = send(settings, settings.events_topic, records)
     worker = start_worker(settings, workdir)
     try:
@@ -92,7 +92,7 @@ def ride_out(settings: Settings, workdir, seed: int, outage: Callable[[], None],
     finally:
         worker.stop()
     assert_exact(settings, expected)
-    return expected
+    return expected.counts
 
 
 def test_redis_frozen_then_killed_and_restarted_stays_exact(settings, workdir, stack):

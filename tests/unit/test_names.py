@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from stream.api.errors import BadRequest
 from stream.api.validation import parse_repo_id as api_repo_id
-from stream.cli import parse_repo_id as cli_repo_id
 from stream.names import valid_part, valid_repo
+from stream.options import parse_repo_id as cli_repo_id
 from stream.reference import Rejected, read_message
 
 pytestmark = pytest.mark.unit

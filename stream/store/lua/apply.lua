@@ -18,19 +18,26 @@
 -- KEYS[1] pos hash, KEYS[2] window meta hash, KEYS[3..] every other key the call
 -- touches, named by index in the payload: per-repo hashes, window and all-time zsets,
 -- day zsets, dedupe sets. All of them carry the shard's hash tag: one slot.
--- ARGV[1] msgpack payload: {parts, expire, types, incr}
+-- ARGV[1] msgpack payload: {parts, expire, types, incr, uncounted}
 --   parts  {{field, from, to, base}, ...}
 --   expire {{key idx, expire-at unix s}, ...}
 --   types  {{type, window key idx, all-time key idx}, ...}
---   incr   {{type, repo hash idx, day zset idx, member, day, n, members}, ...}
---          where members, when not empty, is a dataset day's {{dedupe set idx, digest}, ...}:
---          it adds one per digest not yet in its 5-minute bucket set (n is then 0).
+--   incr   {{type, repo hash idx, day zset idx, member, day, n, members, bd idx, hll idx, fields, users}, ...}
+--          where members, when not empty, is a dataset day's {{dedupe set idx, digest[, 4 fields]}, ...}:
+--          it adds one per digest not yet in its 5-minute bucket set (n is then 0), and
+--          that download's four breakdown fields and its digest (the downloader) when given.
+--          With analytics (bd idx > 0), a model's fields {field, n, ...} add to the day's
+--          breakdown hash and its users to the day's HyperLogLog of downloaders.
+--   uncounted {{breakdown idx, {field, n, ...}[, library, day index idx, repo]}, ...}: model
+--          candidates that did not count, by path (p: fields of the day's breakdown hash); the
+--          first time a worker writes a model-day, also its library (l) and the model in that
+--          day's index of such models.
 -- Returns {'ok', counted, duplicates} | {'dup'} | {'gap' | 'conflict', marker1, marker2, ...}
 -- (a missing marker is returned as -1).
 
 local pos = KEYS[1]
 local payload = cmsgpack.unpack(ARGV[1])
-local parts, expire, types, incr = payload[1], payload[2], payload[3], payload[4]
+local parts, expire, types, incr, uncounted = payload[1], payload[2], payload[3], payload[4], payload[5]
 
 local markers, stored = {}, {}
 local fresh, stale, gap = 0, 0, false
@@ -58,15 +65,35 @@ for _, t in ipairs(types) do
   wstart[name], wend[name] = bounds[1], bounds[2]
 end
 
+-- PFADD in slices: unpack() of a long list would overflow Lua's stack.
+local function add_downloaders(hll, users)
+  for i = 1, #users, 500 do
+    redis.call('PFADD', hll, unpack(users, i, math.min(i + 499, #users)))
+  end
+end
+
 local counted, duplicates = 0, 0
 for _, e in ipairs(incr) do
   local t, repo, dayset, member, day, n, members = e[1], KEYS[e[2]], KEYS[e[3]], e[4], e[5], e[6], e[7]
+  local bd, hll = e[8] > 0 and KEYS[e[8]], e[9] > 0 and KEYS[e[9]]
   if #members > 0 then
     n = 0
+    local new = {}
     for _, m in ipairs(members) do
-      n = n + redis.call('SADD', KEYS[m[1]], m[2])
+      if redis.call('SADD', KEYS[m[1]], m[2]) == 1 then
+        n = n + 1
+        if bd then
+          for i = 3, 6 do redis.call('HINCRBY', bd, m[i], 1) end
+          new[#new + 1] = m[2]
+        end
+      end
     end
+    if hll and #new > 0 then add_downloaders(hll, new) end
     duplicates = duplicates + #members - n
+  elseif bd then
+    local fields = e[10]
+    for i = 1, #fields, 2 do redis.call('HINCRBY', bd, fields[i], fields[i + 1]) end
+    if #e[11] > 0 then add_downloaders(hll, e[11]) end
   end
   if n > 0 then
     redis.call('HINCRBY', repo, day, n)
@@ -77,6 +104,15 @@ for _, e in ipairs(incr) do
       redis.call('ZINCRBY', window[t], n, member)
     end
     counted = counted + n
+  end
+end
+
+for _, u in ipairs(uncounted) do
+  local key, paths = KEYS[u[1]], u[2]
+  for i = 1, #paths, 2 do redis.call('HINCRBY', key, paths[i], paths[i + 1]) end
+  if u[3] then
+    redis.call('HSET', key, 'l', u[3])
+    redis.call('SADD', KEYS[u[4]], u[5])
   end
 end
 

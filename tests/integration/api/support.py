@@ -27,7 +27,8 @@ from fastapi import FastAPI
 from stream.api import create_app
 from stream.api.token_commands import tokens
 from stream.devstack import ManagedProcess, Stack, free_port, wait_for_port
-from stream.reference import compute
+from stream.reference import run
+from stream.reference.analytics import Analytics
 from stream.settings import AccessSettings, Settings
 from stream.simulate import Simulation
 from tests.support import create_topics, send, start_worker, wait_committed
@@ -45,6 +46,7 @@ class Filled:
     expected: dict[str, dict[str, Any]]  # the reference: {"type:repo": {downloadsAllTime, daily}}
     workdir: Path
     worker: ManagedProcess | None = None
+    analytics: dict[str, dict[str, dict[str, Any]]] | None = None  # the reference's, unfolded
 
     @property
     def today(self) -> date:
@@ -93,8 +95,9 @@ def fill(stack: Stack, workdir: Path, name: str, *, seed: int, events: int, repo
     create_topics(settings, partitions=4)
     send(settings, settings.metadata_topic, sim.metadata_records())
     records = [(r.key, r.value) for r in sim.records(events)]
-    expected = compute([value for _, value in records], metadata=list(sim.metadata()), now=now,
-                       lateness=lateness)
+    collected = Analytics()
+    expected = run([value for _, value in records], list(sim.metadata()), now, lateness,
+                   analytics=collected).counts
     last = send(settings, settings.events_topic, records)
     worker = start_worker(settings, workdir)
     try:
@@ -104,7 +107,7 @@ def fill(stack: Stack, workdir: Path, name: str, *, seed: int, events: int, repo
         raise
     if not keep_worker:
         worker.stop()
-    return Filled(settings, sim, now, expected, workdir, worker if keep_worker else None)
+    return Filled(settings, sim, now, expected, workdir, worker if keep_worker else None, collected.shape())
 
 
 class ApiClient:

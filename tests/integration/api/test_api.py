@@ -55,7 +55,7 @@ def test_expand_returns_only_the_fields_asked_for(filled: Filled, api: ApiClient
     repo, data = next(iter(filled.of_type("model").items()))
     assert api.get(f"/api/models/{repo}?expand[]=downloadsAllTime").json() == {
         "id": repo, "downloadsAllTime": data["downloadsAllTime"]}
-    assert set(api.get(f"/api/models/{repo}").json()) == {"id", "downloads", "downloadsAllTime"}
+    assert set(api.get(f"/api/models/{repo}").json()) == {"id", "downloads", "downloadsExcludingCI", "downloadsAllTime"}
 
 
 def test_legacy_repo_without_an_organisation(filled: Filled, api: ApiClient) -> None:

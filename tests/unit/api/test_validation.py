@@ -105,7 +105,7 @@ def test_sort_values() -> None:
 
 
 def test_expand_selects_known_fields_in_a_fixed_order() -> None:
-    assert parse_expand([]) == ("downloads", "downloadsAllTime")
+    assert parse_expand([]) == ("downloads", "downloadsExcludingCI", "downloadsAllTime")
     assert parse_expand(["downloadsAllTime", "downloads"]) == ("downloads", "downloadsAllTime")
     assert parse_expand(["downloadsAllTime"]) == ("downloadsAllTime",)
     with pytest.raises(BadRequest, match="unknown expand"):
