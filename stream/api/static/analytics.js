@@ -151,11 +151,7 @@ const Analytics = (() => {
       if (!perClass.has(value)) perClass.set(value, {});
       perClass.get(value)[day] = Number(n);
     }
-    const known = CLASSES.map((c) => c.value);
-    const extra = [...perClass.keys()].filter((v) => !known.includes(v)).sort()
-      .map((v) => ({ value: v, label: v, cls: "cls-extra" }));  // an operator's classes file may name others
-    return [...CLASSES.slice(0, -1), ...extra, CLASSES[CLASSES.length - 1]]
-      .filter((c) => perClass.has(c.value))
+    return CLASSES.filter((c) => perClass.has(c.value))  // a classes file cannot name others
       .map((c) => ({ ...c, values: days.map((d) => perClass.get(c.value)[d] || 0) }));
   }
 
