@@ -4,7 +4,7 @@
 ``sinks`` writes them to NDJSON files or Kafka; ``commands.simulate`` is the CLI.
 """
 
-from stream.simulate.sinks import produce_to_kafka, write_metadata, write_ndjson
+from stream.simulate.sinks import produce_metadata, produce_to_kafka, write_metadata, write_ndjson
 from stream.simulate.traffic import SimRecord, Simulation
 
-__all__ = ["SimRecord", "Simulation", "produce_to_kafka", "write_metadata", "write_ndjson"]
+__all__ = ["SimRecord", "Simulation", "produce_metadata", "produce_to_kafka", "write_metadata", "write_ndjson"]

@@ -66,6 +66,12 @@ COUNTRIES = (("US", "California"), ("US", "Virginia"), ("CN", "Beijing"), ("DE",
              ("KR", "Seoul"), ("BR", "Sao Paulo"), ("CA", "Ontario"), ("SG", "Singapore"),
              ("NL", "North Holland"), ("VN", "Hanoi"), ("NG", "Lagos"))
 COUNTRY_WEIGHTS = (18, 10, 12, 6, 5, 9, 5, 5, 4, 3, 3, 4, 3, 2, 2)
+NO_COUNTRY_SHARE = 0.02  # of clients whose requests the CDN could not place (no country field)
+# CI runners: the markers CI systems leave in huggingface_hub's user agent (HF_HUB_USER_AGENT
+# or the library's own CI detection), and the cloud regions their machines run in.
+CI_MARKERS = ("github-actions", "github-actions", "github-actions", "gitlab", "jenkins", "circleci",
+              "buildkite", "true")
+CI_REGIONS = (("US", "Virginia"), ("US", "Oregon"), ("US", "Iowa"), ("IE", "Dublin"), ("DE", "Hesse"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,26 +80,30 @@ class Client:
 
     user_id: str | None
     ip: str | None
-    country: str
-    region: str
+    country: str | None  # None: the CDN logged no place
+    region: str | None
     hub: str  # "huggingface_hub/x; python/y"
     versions: tuple[int, ...]  # which version of each library this client pins
 
 
 def make_clients(rng: random.Random, n: int, ci: bool = False) -> tuple[Client, ...]:
-    """``n`` clients; CI runners are anonymous (hashed IP only) and in cloud regions."""
+    """``n`` clients; CI runners are anonymous (hashed IP only), in cloud regions, and say
+    which CI system runs them (``ci/<system>``)."""
     out = []
     for _ in range(n):
         roll = rng.random()
         user = None if ci or roll >= 0.45 else f"{rng.getrandbits(128):032x}"
-        ip = None if user is not None or roll >= 0.97 else f"{rng.getrandbits(128):032x}"
-        country, region = (("US", "Virginia") if ci
-                           else rng.choices(COUNTRIES, COUNTRY_WEIGHTS)[0])
+        anonymous = roll >= 0.97 and not ci  # neither id logged (a CI runner always has its IP)
+        ip = None if user is not None or anonymous else f"{rng.getrandbits(128):032x}"
+        place: tuple[str | None, str | None] = (
+            rng.choice(CI_REGIONS) if ci else rng.choices(COUNTRIES, COUNTRY_WEIGHTS)[0])
         hub = f"huggingface_hub/{rng.choice(HUB_VERSIONS)}; python/{rng.choice(PY_VERSIONS)}"
         if ci:
-            hub += "; ci/github-actions"
+            hub += f"; ci/{rng.choice(CI_MARKERS)}"
         versions = tuple(rng.randrange(8) for _ in range(8))
-        out.append(Client(user, ip, country, region, hub, versions))
+        if not ci and rng.random() < NO_COUNTRY_SHARE:
+            place = (None, None)
+        out.append(Client(user, ip, *place, hub, versions))
     return tuple(out)
 
 

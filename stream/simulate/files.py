@@ -25,6 +25,9 @@ TOKENIZER_SETS = (
     ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"),
 )
 GGUF_QUANTS = ("Q2_K", "Q3_K_M", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "IQ4_XS", "f16")
+# Repos whose weights carry a name their library's download rule does not know (the Hub's
+# most reported "why are my downloads 0?"): a share of timm, OpenCLIP and Keras repos.
+MISNAMED_SHARE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,21 @@ class Layout:
     sizes: dict[str, int] = field(compare=False, hash=False)
     load: tuple[str, ...]
     primary: str
+
+    def renamed(self, names: dict[str, str]) -> Layout:
+        """The same layout with some files under other names (``old -> new``)."""
+        def new(path: str) -> str:
+            return names.get(path, path)
+        return Layout(tuple(map(new, self.files)), {new(p): n for p, n in self.sizes.items()},
+                      tuple(map(new, self.load)), new(self.primary))
+
+
+def _sometimes_misnamed(rng: random.Random, layout: Layout, names: dict[str, str]) -> Layout:
+    """``layout``, or in :data:`MISNAMED_SHARE` of repos its weights renamed by ``names``.
+
+    Drawn after the layout, so the layouts of the other repos do not depend on it.
+    """
+    return layout.renamed(names) if rng.random() < MISNAMED_SHARE else layout
 
 
 class _Builder:
@@ -156,7 +174,9 @@ def timm(rng: random.Random, stem: str) -> Layout:
     load = [b.add("config.json", 900), b.add("model.safetensors", size)]
     if rng.random() < 0.5:
         b.add("pytorch_model.bin", size)
-    return b.done(load, load[-1])
+    # a checkpoint saved with torch.save under timm's training-script name
+    return _sometimes_misnamed(rng, b.done(load, load[-1]), {"model.safetensors": "model.pth",
+                                                              "pytorch_model.bin": "checkpoint.pth.tar"})
 
 
 def open_clip(rng: random.Random, stem: str) -> Layout:
@@ -169,7 +189,9 @@ def open_clip(rng: random.Random, stem: str) -> Layout:
     if rng.random() < 0.3:
         b.add("config.json", 4_000)
         b.add("model.safetensors", size)
-    return b.done(load, load[-1])
+    # weights uploaded as the training run wrote them
+    return _sometimes_misnamed(rng, b.done(load, load[-1]), {"open_clip_model.safetensors": "epoch_32.pt",
+                                                              "open_clip_pytorch_model.bin": "open_clip_model.pt"})
 
 
 def peft(rng: random.Random, stem: str) -> Layout:
@@ -222,7 +244,10 @@ def keras(rng: random.Random, stem: str) -> Layout:
         return b.done([archive], archive)
     load = [b.add("config.json", 2_000), b.add("metadata.json", 150),
             b.add("model.weights.h5", 90 * MB)]
-    return b.done(load, load[-1])
+    # a TensorFlow SavedModel pushed by an older push_to_hub_keras: no config.json
+    return _sometimes_misnamed(rng, b.done(load, load[-1]), {"config.json": "keras_metadata.pb",
+                                                              "metadata.json": "fingerprint.pb",
+                                                              "model.weights.h5": "saved_model.pb"})
 
 
 def custom(rng: random.Random, stem: str) -> Layout:

@@ -62,30 +62,50 @@ def write_metadata(sim: Simulation, path: str | Path) -> int:
 
 
 async def produce_to_kafka(sim: Simulation, connection: KafkaConnection, topic: str = "cdn-requests",
-                           metadata_topic: str = "repo-metadata", count: int | None = None,
+                           metadata_topic: str | None = "repo-metadata", count: int | None = None,
                            duration: float | None = None, rate: float | None = None) -> int:
     """Send the metadata records, then events, to Kafka; returns the number of events.
 
     Stops after ``count`` events or ``duration`` seconds, whichever first (at least one
     must be given); ``rate`` caps events per second (default: as fast as possible).
     Events go out in per-partition batches (``send_batch``), keyed ``model:org/name`` and
-    partitioned exactly as the default partitioner would.
+    partitioned exactly as the default partitioner would. ``metadata_topic`` None sends
+    no metadata (it was sent before: :func:`produce_metadata`).
     """
-    from stream import kafka  # imported here: file output needs no Kafka client
-
     if count is None and duration is None:
         raise ValueError("give count or duration")
-    producer = kafka.producer(connection, linger_ms=20, max_batch_size=512 * 1024, request_timeout_ms=30_000)
-    await producer.start()
+    producer = await _producer(connection)
     try:
-        pending = [await producer.send(metadata_topic, value=value, key=key)
-                   for key, value in sim.metadata_records()]
-        # metadata first, so a worker starting now knows each repo's library
-        await asyncio.gather(*pending)
+        if metadata_topic is not None:
+            await _send_metadata(producer, sim, metadata_topic)
         batches = _Batches(producer, topic, sorted(await producer.partitions_for(topic)))
         return await _send_events(batches, sim, count, duration, rate)
     finally:
         await producer.stop()
+
+
+async def produce_metadata(sim: Simulation, connection: KafkaConnection, topic: str = "repo-metadata") -> int:
+    """Send the repo metadata records alone; returns how many. A worker started after
+    this knows every repo's library before it counts the first event."""
+    producer = await _producer(connection)
+    try:
+        return await _send_metadata(producer, sim, topic)
+    finally:
+        await producer.stop()
+
+
+async def _producer(connection: KafkaConnection) -> AIOKafkaProducer:
+    from stream import kafka  # imported here: file output needs no Kafka client
+
+    producer = kafka.producer(connection, linger_ms=20, max_batch_size=512 * 1024, request_timeout_ms=30_000)
+    await producer.start()
+    return producer
+
+
+async def _send_metadata(producer: AIOKafkaProducer, sim: Simulation, topic: str) -> int:
+    pending = [await producer.send(topic, value=value, key=key) for key, value in sim.metadata_records()]
+    await asyncio.gather(*pending)  # all delivered before any event goes out
+    return len(pending)
 
 
 class _Batches:

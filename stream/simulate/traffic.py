@@ -263,8 +263,9 @@ class _Render:
             elif client.ip is not None:
                 event["hashedIp"] = client.ip
             event["userAgent"] = agent
-            event["country"] = client.country
-            event["region"] = client.region
+            if client.country is not None:
+                event["country"] = client.country
+                event["region"] = client.region
             if nbytes:
                 event["bytes"] = nbytes
             event["requestId"] = f"{rng.getrandbits(64):016x}"

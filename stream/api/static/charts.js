@@ -1,5 +1,6 @@
-// Small SVG charts drawn by hand: a sparkline, a daily bar chart and a time-series line
-// chart, both with labelled axes. No chart library: nothing is loaded from elsewhere.
+// Small SVG charts drawn by hand: a sparkline, daily bar charts (one series, or stacked)
+// and a time-series line chart, with labelled axes. No chart library: nothing is loaded
+// from elsewhere.
 "use strict";
 
 const Charts = (() => {
@@ -87,23 +88,44 @@ const Charts = (() => {
   }
 
   /** Daily downloads as bars: x = UTC days, y = downloads, both axes labelled. */
-  function daily(container, days, values, { height = 280, yLabel = "Downloads per day" } = {}) {
+  function daily(container, days, values, { height = 280, yLabel = "Downloads per day", noun = "downloads" } = {}) {
+    columns(container, days, [{ cls: null, label: noun, values }], { height, yLabel });
+  }
+
+  /**
+   * Stacked daily columns: one layer per series ({cls, label, values}), the first at the
+   * bottom; each rect carries its day, its layer's value and the layer's class.
+   */
+  function stacked(container, days, layers, { height = 280, yLabel = "Downloads per day" } = {}) {
+    columns(container, days, layers, { height, yLabel });
+  }
+
+  function columns(container, days, layers, { height, yLabel }) {
     const margin = { top: 14, right: 16, bottom: 46, left: 66 };
     const { svg, height: h0, inner } = frame(container, height, margin);
-    const ticks = niceTicks(Math.max(...values, 0));
+    const n = days.length;
+    const totals = days.map((_, i) => layers.reduce((sum, layer) => sum + layer.values[i], 0));
+    const ticks = niceTicks(Math.max(...totals, 0));
     const top = ticks[ticks.length - 1] || 1;
     const scaleY = (v) => inner.y1 - (v / top) * (inner.y1 - inner.y0);
     yAxis(svg, inner, ticks, scaleY, yLabel);
-    const n = values.length;
     const slot = (inner.x1 - inner.x0) / Math.max(n, 1);
     const gap = slot > 6 ? Math.min(slot * 0.22, 6) : 0;
     const bars = s("g", { class: "bars" });
-    values.forEach((v, i) => {
-      const y = scaleY(v);
-      bars.append(s("rect", { class: "bar", x: (inner.x0 + i * slot + gap / 2).toFixed(2), y: y.toFixed(2),
-                              width: Math.max(slot - gap, 0.8).toFixed(2), height: Math.max(inner.y1 - y, 0).toFixed(2),
-                              "data-day": days[i], "data-value": v }));
-    });
+    for (let i = 0; i < n; i += 1) {
+      let base = 0;
+      for (const layer of layers) {
+        const v = layer.values[i];
+        if (layers.length > 1 && !v) continue;  // a stack draws only the layers present that day
+        const y = scaleY(base + v);
+        bars.append(s("rect", { class: layer.cls ? `bar ${layer.cls}` : "bar",
+                                x: (inner.x0 + i * slot + gap / 2).toFixed(2), y: y.toFixed(2),
+                                width: Math.max(slot - gap, 0.8).toFixed(2),
+                                height: Math.max(scaleY(base) - y, 0).toFixed(2),
+                                "data-day": days[i], "data-value": v, "data-layer": layer.cls }));
+        base += v;
+      }
+    }
     svg.append(bars);
     // About six date labels, always including the last day.
     const every = Math.max(1, Math.ceil(n / 6));
@@ -118,12 +140,20 @@ const Charts = (() => {
     const tip = tooltip(container);
     const hover = s("rect", { class: "hover-band", y: inner.y0, height: inner.y1 - inner.y0, width: slot, x: -999 });
     svg.insertBefore(hover, bars);
+    const describe = (i) => {
+      if (layers.length === 1) {
+        return [h("strong", {}, Fmt.count(totals[i])), h("span", {}, ` ${layers[0].label} · ${Fmt.dayLong(days[i])}`)];
+      }
+      const parts = layers.filter((layer) => layer.values[i]).reverse()
+        .map((layer) => h("div", { class: `tip-row ${layer.cls}` }, `${layer.label} ${Fmt.count(layer.values[i])}`));
+      return [h("strong", {}, `${Fmt.count(totals[i])} · ${Fmt.dayLong(days[i])}`), ...parts];
+    };
     svg.addEventListener("mousemove", (ev) => {
       const bx = ev.offsetX;
       const i = Math.floor((bx - inner.x0) / slot);
       if (i < 0 || i >= n) { tip.hide(); hover.setAttribute("x", -999); return; }
       hover.setAttribute("x", inner.x0 + i * slot);
-      tip.show(bx, scaleY(values[i]), [h("strong", {}, Fmt.count(values[i])), h("span", {}, ` downloads · ${Fmt.dayLong(days[i])}`)]);
+      tip.show(bx, scaleY(totals[i]), describe(i));
     });
     svg.addEventListener("mouseleave", () => { tip.hide(); hover.setAttribute("x", -999); });
   }
@@ -162,5 +192,5 @@ const Charts = (() => {
     }
   }
 
-  return { niceTicks, sparkline, daily, timeSeries };
+  return { niceTicks, sparkline, daily, stacked, timeSeries };
 })();

@@ -103,7 +103,7 @@ const App = (() => {
     } catch (err) {
       if (seq !== routeSeq) return;
       if (err.status === 404) {
-        root.querySelectorAll(".stats, .card").forEach((el) => el.remove());
+        if (view.missing) view.missing(); else root.querySelectorAll(".stats, .card").forEach((el) => el.remove());
         say(`${err.message}: nothing has been counted under this id.`);
       } else {
         say(`Could not load this view (${err.message}); retrying.`);

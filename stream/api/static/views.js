@@ -1,5 +1,6 @@
 // The dashboard's three views: the pipeline overview, one repo, one organisation.
-// Each view builds its DOM once and refreshes its numbers in place on every poll.
+// Each view builds its DOM once and refreshes its numbers in place on every poll; the
+// private parts of a repo's and an organisation's pages are in analytics.js.
 "use strict";
 
 const Views = (() => {
@@ -138,7 +139,10 @@ const Views = (() => {
 
   const RANGES = [30, 90, 365];
 
-  /** A repo's page: totals and its daily chart over 30, 90 or 365 days. */
+  /**
+   * A repo's page: totals and its daily chart over 30, 90 or 365 days (public), then its
+   * publisher analytics over the same days (private: analytics.js).
+   */
   function repo(root, repoType, id) {
     let days = 30;
     const chart = h("div", { class: "chart-box", id: "repo-chart" });
@@ -147,6 +151,16 @@ const Views = (() => {
     const sync = () => buttons.forEach((b) => b.classList.toggle("active", Number(b.dataset.days) === days));
     sync();
     const org = id.includes("/") ? id.split("/")[0] : null;
+    const base = `/api/${SEGMENT[repoType]}/${id}`;
+    const analytics = Analytics.repo(repoType, id, `${base}/downloads`);
+    const counts = h("div", { id: "repo-public" },
+      h("div", { class: "stats" },
+        stat("repo-30d", "Last 30 days", "UTC days, today included"),
+        stat("repo-all", "All time", "since counting began"),
+        stat("repo-today", "Today", "UTC, so far"),
+        stat("repo-best", "Best day in range", "")),
+      card(null, h("div", { class: "card-head" }, h("h2", {}, "Daily downloads"),
+        h("span", { class: "muted", id: "repo-range" }), h("div", { class: "tabs" }, buttons)), chart));
     root.replaceChildren(
       h("div", { class: "page-head" },
         h("a", { href: "#/", class: "crumb" }, "Dashboard"), h("span", { class: "crumb-sep" }, "/"),
@@ -154,20 +168,17 @@ const Views = (() => {
         h("span", { class: "crumb-sep" }, "/"),
         h("h1", { id: "repo-title" }, id.split("/").pop()),
         h("span", { class: `badge ${repoType}` }, repoType),
-        h("a", { class: "button", href: `/api/${SEGMENT[repoType]}/${id}/downloads` }, "JSON")),
-      h("div", { class: "stats" },
-        stat("repo-30d", "Last 30 days", "UTC days, today included"),
-        stat("repo-all", "All time", "since counting began"),
-        stat("repo-today", "Today", "UTC, so far"),
-        stat("repo-best", "Best day in range", "")),
-      card(null, h("div", { class: "card-head" }, h("h2", {}, "Daily downloads"),
-        h("span", { class: "muted", id: "repo-range" }), h("div", { class: "tabs" }, buttons)), chart),
+        h("a", { class: "button", href: `${base}/downloads` }, "JSON")),
+      counts,
+      analytics.section,
     );
 
     async function refresh() {
       const end = Fmt.todayUtc();
       const start = Fmt.shiftDay(end, -(days - 1));
-      const base = `/api/${SEGMENT[repoType]}/${id}`;
+      // Private, beside the public counts: a repo with nothing counted may still have requests
+      // that did not count, which is what its publisher needs to see.
+      const privately = analytics.refresh(start, end);
       const [info, series] = await Promise.all([
         getJson(`${base}?expand[]=downloads&expand[]=downloadsAllTime`),
         getJson(`${base}/downloads?start=${start}&end=${end}`),
@@ -182,9 +193,13 @@ const Views = (() => {
       setText("repo-best-hint", values[best] ? Fmt.dayLong(dates[best]) : "no downloads in range");
       setText("repo-range", `${Fmt.dayLong(series.start)} – ${Fmt.dayLong(series.end)}`);
       Charts.daily(chart, dates, values);
+      await privately;
     }
 
-    return { refresh, every: 5000 };
+    /** Nothing counted under this id: the public counts go, the private part stays. */
+    const missing = () => counts.remove();
+
+    return { refresh, missing, every: 5000 };
   }
 
   // -- one organisation -------------------------------------------------------------------
@@ -192,7 +207,7 @@ const Views = (() => {
   /** An organisation's repos with their totals, and its private analytics. */
   function organization(root, org) {
     const body = h("tbody");
-    const analytics = orgAnalytics(org);
+    const analytics = Analytics.org(org);
     root.replaceChildren(
       h("div", { class: "page-head" },
         h("a", { href: "#/", class: "crumb" }, "Dashboard"), h("span", { class: "crumb-sep" }, "/"),
@@ -230,87 +245,5 @@ const Views = (() => {
     return { refresh, every: 10000 };
   }
 
-  // -- private analytics -------------------------------------------------------------------
-
-  const ANALYTICS_DAYS = 30;
-
-  /** Sum the CSV breakdown's rows per day: {day: downloads}. */
-  function dailyTotals(csv) {
-    const totals = {};
-    for (const line of csv.split("\r\n").slice(1)) {
-      if (!line) continue;
-      const fields = line.split(",");  // repo names hold no commas or quotes (Hub names)
-      const day = fields[3].slice(0, 10);
-      totals[day] = (totals[day] || 0) + Number(fields[4]);
-    }
-    return totals;
-  }
-
-  /** Why a private view is closed, in words: no token, or the API's refusal of it. */
-  function refusal(err, org) {
-    if (!err) return `Private to ${org}: its daily breakdown needs an API token that covers ${org}. ` +
-      "Give one with Token, top right.";
-    if (err.status === 401) return `The token was refused (${err.message}). Give another with Token, top right.`;
-    if (err.status === 403) return `Private to ${org}: ${err.message}.`;
-    if (err.status === 404 && err.message === "Not Found") return "This API serves public counts only.";
-    return `Could not load the breakdown (${err.message}); retrying.`;
-  }
-
-  /** The organisation's daily downloads from its CSV breakdown (private), and the CSV download. */
-  function orgAnalytics(org) {
-    const chart = h("div", { class: "chart-box", id: "org-daily-chart" });
-    const lock = h("p", { class: "locked", id: "org-private-lock", hidden: true });
-    const summary = h("span", { class: "muted", id: "org-daily-range" });
-    const button = h("button", { type: "button", class: "button", id: "org-csv", disabled: true,
-      onclick: () => download() }, "Download CSV breakdown");
-    const card = h("section", { class: "card private", id: "org-private" },
-      h("div", { class: "card-head" }, h("h2", {}, "Daily downloads · last 30 days"),
-        h("span", { class: "badge private" }, "private"), summary),
-      lock, chart);
-
-    /** Closed: ``err`` is the API's refusal, or null when there is no token to ask with. */
-    function closed(err) {
-      lock.hidden = false;
-      lock.textContent = refusal(err, org);
-      lock.dataset.reason = err ? String(err.status || "error") : "no-token";
-      chart.replaceChildren();
-      summary.textContent = "";
-      button.disabled = true;
-    }
-
-    async function refresh() {
-      if (!Access.token()) { closed(null); return; }  // the API would refuse it: no need to ask
-      const end = Fmt.todayUtc();
-      const start = Fmt.shiftDay(end, -(ANALYTICS_DAYS - 1));
-      try {
-        const reply = await get(`/api/organizations/${org}/download-breakdown?start=${start}&end=${end}`,
-          { auth: true, accept: "text/csv" });
-        const totals = dailyTotals(await reply.text());
-        const days = Fmt.daysBetween(start, end);
-        lock.hidden = true;
-        button.disabled = false;
-        summary.textContent = `${Fmt.dayLong(start)} – ${Fmt.dayLong(end)} · all repos`;
-        Charts.daily(chart, days, days.map((d) => totals[d] || 0));
-      } catch (err) {
-        closed(err);
-      }
-    }
-
-    /** The whole breakdown (every day), fetched with the token and saved as a file. */
-    async function download() {
-      try {
-        const reply = await get(`/api/organizations/${org}/download-breakdown`, { auth: true, accept: "text/csv" });
-        const name = (reply.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
-        const link = h("a", { href: URL.createObjectURL(await reply.blob()), download: name ? name[1] : `${org}.csv` });
-        link.click();
-        setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-      } catch (err) {
-        closed(err);
-      }
-    }
-
-    return { card, button, refresh };
-  }
-
-  return { get, getJson, overview, repo, organization, repoHref, orgHref };
+  return { get, getJson, overview, repo, organization, repoHref, orgHref, stat, setText };
 })();

@@ -2,8 +2,9 @@
 
 A worker counts a simulated log and keeps running (so heartbeats exist); uvicorn serves
 the app from a thread; Playwright drives Debian's Chromium. A missing Chromium fails
-the module with the fix, never skips it. Set ``HUBCOUNTER_DOCS_SCREENSHOT=docs/dashboard.png``
-to also write the README's screenshot.
+the module with the fix, never skips it. Set ``HUBCOUNTER_DOCS_SCREENSHOTS=docs`` to also
+write the README's screenshots (``dashboard.png``: a repo page with its analytics;
+``dashboard-overview.png``: the overview with live rates).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -42,6 +44,9 @@ TOP_ROWS = "#top-table tbody tr[data-id]"
 # Chromium logs every answer >= 400 to a fetch as a console error: expected where a test
 # checks that the API refuses a private view.
 REFUSED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of 40[13]")
+# ... and a 404 where a test opens a repo that has nothing counted.
+NOT_FOUND_LOAD = re.compile(r"Failed to load resource: the server responded with a status of 404")
+LIST_ROWS = 10  # values a top list of the repo page shows before its "other" row
 
 
 class Live:
@@ -85,6 +90,11 @@ def refusals_expected() -> None:
 
 
 @pytest.fixture
+def not_found_expected() -> None:
+    """Marks a test whose page asks for a repo the API does not know (404) on purpose."""
+
+
+@pytest.fixture
 def page(browser: Browser, live: Live, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A page that may only talk to our server; script errors (content-security-policy
     violations among them) and outside requests fail the test."""
@@ -93,10 +103,12 @@ def page(browser: Browser, live: Live, request: pytest.FixtureRequest) -> Iterat
     errors: list[str] = []
     outside: list[str] = []
     ours = urlsplit(live.url).netloc
-    refusals_ok = "refusals_expected" in request.fixturenames
+    expected = [pattern for pattern, fixture in ((REFUSED_LOAD, "refusals_expected"),
+                                                  (NOT_FOUND_LOAD, "not_found_expected"))
+                if fixture in request.fixturenames]
 
     def on_console(text: str) -> None:
-        if not (refusals_ok and REFUSED_LOAD.search(text)):
+        if not any(pattern.search(text) for pattern in expected):
             errors.append(text)
 
     def guard(route: Route) -> None:
@@ -278,6 +290,144 @@ def test_an_unknown_token_is_refused(live: Live, page: Page, refusals_expected: 
     assert page.get_attribute("#token-button", "data-state") == "refused"
 
 
+# -- a repo's private analytics ------------------------------------------------------------
+
+REPO_LOCK = "#repo-private-lock"
+
+
+def api_get(live: Live, path: str, token: str | None = None) -> Any:
+    """An answer of the API the page reads, as the test process reads it (status 200 expected)."""
+    request = urllib.request.Request(f"{live.url}{path}", headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        body = reply.read()
+    return body.decode() if path.split("?")[0].endswith(".csv") else orjson.loads(body)
+
+
+def busiest_model(live: Live, org: str) -> str:
+    """The organisation's model with most downloads (the reference's)."""
+    models = [k for k in live.filled.orgs()[org] if k.startswith("model:")]
+    return max(models, key=lambda k: (live.filled.expected[k]["downloadsAllTime"], k)).partition(":")[2]
+
+
+def shown_rows(breakdown: dict[str, Any]) -> list[list[Any]]:
+    """What a top list shows of the API's breakdown: its first values, the rest as one "other" row."""
+    named = [[v["value"], v["downloads"]] for v in breakdown["values"] if v["value"] is not None]
+    rest = breakdown["total"] - sum(n for _, n in named[:LIST_ROWS])
+    return named[:LIST_ROWS] + ([["", rest]] if rest > 0 else [])
+
+
+def closed_repo_view(page: Page, url: str, repo: str) -> tuple[str | None, str | None]:
+    """Open a repo page whose private part must stay closed while its counts show: (why, what it says)."""
+    page.goto(f"{url}/#/models/{repo}")
+    page.wait_for_selector(f"{REPO_LOCK}:not([hidden])")
+    page.wait_for_selector("#repo-chart rect.bar", state="attached")  # the public counts stay
+    assert page.is_hidden("#repo-private-body")
+    assert page.locator("#repo-class-chart rect, #repo-top-client tr, #repo-uncounted tbody tr").count() == 0
+    return page.get_attribute(REPO_LOCK, "data-reason"), page.text_content(REPO_LOCK)
+
+
+def test_repo_analytics_are_refused_without_a_token(live: Live, page: Page, refusals_expected: None) -> None:
+    # The counts are public; the classes, clients, countries, files, uniques and what did not
+    # count are the organisation's: without a token the page says what it would need.
+    org = next(iter(live.filled.orgs()))
+    repo = busiest_model(live, org)
+    assert closed_repo_view(page, live.url, repo) == ("no-token", (
+        f"Private to {org}: this repo's traffic classes, clients, countries, files, unique downloaders and "
+        f"uncounted requests need an API token that covers {org}. Give one with Token, top right."))
+    refused = page.evaluate("url => fetch(url).then(r => r.status)", f"/api/models/{repo}/downloads/breakdown?by=class")
+    assert refused == 401
+
+
+def test_repo_analytics_are_refused_with_another_organisations_token(
+        live: Live, page: Page, org_tokens: dict[str, str], refusals_expected: None) -> None:
+    # Another org's token opens nothing (403, in words); nor does any org's token for a
+    # legacy repo, which has no organisation: its analytics are for operators.
+    org, other = list(live.filled.orgs())[:2]
+    page.goto(live.url)
+    give_token(page, org_tokens[other])
+    assert closed_repo_view(page, live.url, busiest_model(live, org)) == (
+        "403", f"Private to {org}: this token does not cover the organisation '{org}'.")
+    legacy = next(k.partition(":")[2] for k in live.filled.expected if k.startswith("model:") and "/" not in k)
+    assert closed_repo_view(page, live.url, legacy) == (
+        "403", "Private: this token does not cover this endpoint (operators only: *).")
+
+
+def test_repo_analytics_with_a_token_show_what_the_api_answers(live: Live, page: Page, org_tokens: dict[str, str],
+                                                              tmp_path: Path) -> None:
+    # With the org's token, every private view of the repo page shows the API's numbers:
+    # the day's classes stack up to the day's public count, the top lists, the uniques
+    # and the uncounted table; the token stays in this tab.
+    org = next(iter(live.filled.orgs()))
+    repo, token = busiest_model(live, org), org_tokens[org]
+    page.goto(live.url)
+    give_token(page, token)
+    page.goto(f"{live.url}/#/models/{repo}")
+    page.wait_for_selector("#repo-private-body:not([hidden]) #repo-class-chart rect.bar")
+    page.wait_for_selector("#repo-uniques-chart rect.bar", state="attached")
+    assert page.is_hidden(REPO_LOCK)
+    today = datetime.now(UTC).date()
+    start, end = (today - timedelta(days=29)).isoformat(), today.isoformat()
+    span = f"start={start}&end={end}"
+    base = f"/api/models/{repo}/downloads"
+
+    stacks = page.eval_on_selector_all("#repo-class-chart rect.bar",
+                                       "bs => bs.map(b => [b.dataset.day, b.dataset.layer, +b.dataset.value])")
+    classes_csv = list(csv.DictReader(io.StringIO(api_get(live, f"{base}/breakdown.csv?by=class&{span}", token))))
+    layer_of = {"": "cls-none", **{c: f"cls-{c}" for c in ("ci", "bot", "mirror", "browser", "other")}}
+    assert sorted(stacks) == sorted([r["date"], layer_of[r["value"]], int(r["downloads"])] for r in classes_csv)
+    per_day: dict[str, int] = {}
+    for day, _, n in stacks:
+        per_day[day] = per_day.get(day, 0) + n
+    assert per_day == {d: n for d, n in live.filled.expected[f"model:{repo}"]["daily"].items() if d >= start}
+    legend = page.eval_on_selector_all("#repo-class-legend .key", "ks => ks.map(k => k.dataset.class)")
+    assert set(legend) == {r["value"] for r in classes_csv} and len(legend) > 1
+
+    for dimension in ("client", "country", "file"):
+        shown = page.eval_on_selector_all(f"#repo-top-{dimension} tr[data-value]",
+                                          "rs => rs.map(r => [r.dataset.value, +r.dataset.downloads])")
+        assert shown == shown_rows(api_get(live, f"{base}/breakdown?by={dimension}&{span}", token)), dimension
+
+    uniques = api_get(live, f"{base}/uniques?{span}", token)
+    assert page.text_content("#repo-uniques") == f"{uniques['uniqueDownloaders']:,}"
+    bars = page.eval_on_selector_all("#repo-uniques-chart rect.bar",
+                                     "bs => bs.map(b => [b.dataset.day, +b.dataset.value])")
+    assert bars == [[d["date"], d["uniqueDownloaders"]] for d in uniques["daily"]]
+
+    info = api_get(live, f"/api/models/{repo}")
+    assert page.text_content("#repo-excluding") == f"{info['downloadsExcludingCI']:,}"
+
+    uncounted = api_get(live, f"{base}/uncounted?days=30", token)
+    rows = page.eval_on_selector_all("#repo-uncounted tr[data-path]", """rs => rs.map(r => [
+        r.dataset.path, Number(r.querySelector('td.requests').textContent.replace(/,/g, '')),
+        r.querySelector('td.rule').textContent])""")
+    assert rows == [[u["path"] or "", u["requests"], u["rule"]] for u in uncounted]
+    assert page.text_content("#repo-uncounted-total") == f"{sum(u['requests'] for u in uncounted):,}"
+    assert page.evaluate("() => [sessionStorage.getItem('hubcounter.token'), localStorage.length]") == [token, 0]
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    keep_for_docs(shot)
+
+
+def test_a_repo_with_nothing_counted_shows_what_did_not_count(live: Live, page: Page,
+                                                              not_found_expected: None) -> None:
+    # "Why are my downloads 0?": a model whose files its library's rule misses has no
+    # counts (the API says 404) but its uncounted requests, with the rule, are there.
+    analytics = live.filled.analytics or {}
+    repo = next(k.partition(":")[2] for k, days in sorted(analytics.items())
+                if k.startswith("model:") and "/" in k and k not in live.filled.expected
+                and any(d["uncounted"] for d in days.values()))
+    token = create_token(live.filled.settings.redis_url, "*", name="dash-operator")
+    page.goto(live.url)
+    give_token(page, token)
+    page.goto(f"{live.url}/#/models/{repo}")
+    page.wait_for_selector("#repo-uncounted tr[data-path]")
+    assert page.text_content("#notice") == "Repository not found: nothing has been counted under this id."
+    assert page.locator("#repo-public").count() == 0 and page.is_hidden("#repo-private-counted")
+    assert page.text_content("#repo-private-note").startswith("No download of this repo has been counted.")
+    rows = page.eval_on_selector_all("#repo-uncounted tr[data-path]", "rs => rs.map(r => r.dataset.path)")
+    assert rows == [u["path"] or "" for u in api_get(live, f"/api/models/{repo}/downloads/uncounted?days=30", token)]
+
+
 def test_the_page_is_served_with_a_content_security_policy(live: Live, page: Page) -> None:
     # Scripts and styles from /static only, nothing inline: the page's own scripts run under
     # it (any violation is a console error, which fails every test of this module).
@@ -339,9 +489,14 @@ def test_live_rates_show_while_events_flow(live: Live, page: Page, tmp_path: Pat
     counted = float(page.text_content("#stat-counted").replace(",", ""))
     assert counted > 0
     assert page.locator("#throughput-chart path.series.read").count() == 1
-    shot = tmp_path / "dashboard.png"
+    shot = tmp_path / "dashboard-overview.png"
     page.screenshot(path=str(shot), full_page=True)
-    docs = os.environ.get("HUBCOUNTER_DOCS_SCREENSHOT")
-    if docs:
-        shutil.copyfile(shot, docs)
+    keep_for_docs(shot)
     feeder.join()
+
+
+def keep_for_docs(shot: Path) -> None:
+    """Copy a screenshot into HUBCOUNTER_DOCS_SCREENSHOTS (the README's), when that is set."""
+    docs = os.environ.get("HUBCOUNTER_DOCS_SCREENSHOTS")
+    if docs:
+        shutil.copyfile(shot, Path(docs) / shot.name)

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from stream.rules import load_registry
 from stream.simulate import clients, files
 from stream.simulate.catalogue import Repo
 from stream.simulate.files import Layout
@@ -109,3 +110,31 @@ def test_user_agents_match_the_client() -> None:
     assert clients.agent_for(rng, clients.BROWSER, repo, client).startswith("Mozilla/5.0")
     (ci,) = clients.make_clients(rng, 1, ci=True)
     assert ci.user_id is None and ci.ip is not None and "ci/" in ci.hub
+
+
+def test_ci_runners_name_several_ci_systems() -> None:
+    # The classes file must meet every kind of CI marker, not one: each runner names its system.
+    runners = clients.make_clients(random.Random(1), 300, ci=True)
+    markers = {c.hub.rpartition("; ci/")[2] for c in runners}
+    assert set(clients.CI_MARKERS) == markers
+    assert all(c.ip is not None and c.country is not None for c in runners)
+
+
+def test_some_clients_have_no_country() -> None:
+    people = clients.make_clients(random.Random(2), 5_000)
+    unplaced = sum(c.country is None for c in people)
+    assert 0.01 * len(people) < unplaced < 0.04 * len(people)
+    assert all(c.region is None for c in people if c.country is None)
+
+
+@pytest.mark.parametrize(("fn", "library"), [(files.timm, "timm"), (files.open_clip, "open_clip"),
+                                             (files.keras, "keras")])
+def test_some_repos_have_weights_their_rule_misses(fn: files.LayoutFn, library: str) -> None:
+    # "Why are my downloads 0?": a share of these repos name their files so that the
+    # library's rule counts none of what a loader fetches.
+    registry = load_registry()
+    layouts = [_layout(fn, seed) for seed in range(200)]
+    missed = [lay for lay in layouts if not any(registry.counts(library, p) for p in lay.load)]
+    assert 0.05 * len(layouts) < len(missed) < 0.35 * len(layouts)
+    for lay in missed:
+        assert set(lay.load) <= set(lay.files) and lay.primary in lay.sizes

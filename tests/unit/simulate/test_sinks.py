@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from stream import kafka
 from stream.kafka import KafkaConnection
-from stream.simulate import Simulation, produce_to_kafka, write_metadata, write_ndjson
+from stream.simulate import Simulation, produce_metadata, produce_to_kafka, write_metadata, write_ndjson
 from stream.simulate.commands import parse_rate, simulate
 from tests.unit.simulate.conftest import NOW
 
@@ -127,6 +127,16 @@ def test_kafka_sink_sends_metadata_first_then_keyed_events(
     assert len(keys) == len(set(keys))
     partitioner = DefaultPartitioner()
     assert all(partitioner(k, [0, 1, 2], [0, 1, 2]) == p for k, p in producer.partitions)
+
+
+def test_metadata_can_go_alone_before_the_events(sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The demo sends the metadata before its worker starts, then events without it.
+    monkeypatch.setattr(kafka, "AIOKafkaProducer", FakeProducer)
+    assert asyncio.run(produce_metadata(sim, KafkaConnection("b:1"), "meta")) == len(sim.catalogue.metadata)
+    assert [(k, v) for _, k, v in FakeProducer.last.sent] == list(sim.metadata_records())
+    assert {t for t, _, _ in FakeProducer.last.sent} == {"meta"} and FakeProducer.last.stopped
+    assert asyncio.run(produce_to_kafka(sim, KafkaConnection("b:1"), "cdn", None, count=500)) == 500
+    assert [t for t, _, _ in FakeProducer.last.sent] == ["cdn"] * 500
 
 
 def test_kafka_sink_duration_and_rate(sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
