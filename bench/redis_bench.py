@@ -14,6 +14,12 @@ position markers cost, and how much memory the counters take.
   of ``days`` days, applied through the same writer (two calls in flight); ``used_memory``
   before and after, and ``MEMORY USAGE`` per structure (every leaderboard and day zset; a sample of
   repo hashes and org index sets), giving bytes per repo and per repo-day.
+* **Analytics.** A month of the simulation's traffic (its clients, CI runners, bots,
+  countries, GGUF variants and missed weight files) counted twice into empty redis-servers
+  of their own, with the breakdowns on and off; the difference in ``used_memory`` and the
+  ``MEMORY USAGE`` of the breakdown hashes and the downloaders' HyperLogLogs, per repo-day
+  with downloads; then the same hashes after folding every day to K top values (K = 50,
+  the default, and 10).
 """
 
 from __future__ import annotations
@@ -26,15 +32,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from stream.classes import load_classifier
 from stream.counting import Counter, Tally
 from stream.devstack import redis_process
 from stream.devstack.redis_cluster import LocalCluster
 from stream.events import parse_event
+from stream.facets import Facets
 from stream.metadata import LibraryMap
 from stream.rules import load_registry
 from stream.simulate import Simulation
 from stream.store import keys
 from stream.store.connect import RedisClient, RedisConfig, connect
+from stream.store.folding import fold_closed_days
 from stream.store.writer import CounterStore, PartitionRange
 
 SHARDS = 64
@@ -42,14 +51,18 @@ PARTITIONS = 8
 BATCH = 20_000
 
 
-def realistic_batches(events: int, seed: int = 7) -> list[Tally]:
-    """The simulation's traffic tallied by the worker's Counter, one Tally per 20,000 events."""
-    now = datetime.now(UTC)
-    sim = Simulation(seed=seed, repos=30_000, now=now, bad_fraction=0.0)
+def realistic_batches(events: int, seed: int = 7, *, days: float = 3.0, analytics: bool = False,
+                      now: datetime | None = None) -> list[Tally]:
+    """The simulation's traffic over ``days`` tallied by the worker's Counter (with the
+    breakdowns when ``analytics``), one Tally per 20,000 events."""
+    now = now or datetime.now(UTC)
+    lateness = timedelta(days=max(7.0, days + 1))
+    sim = Simulation(seed=seed, repos=30_000, now=now, bad_fraction=0.0, days=days, lateness=lateness)
     libraries = LibraryMap()
     for key, value in sim.metadata_records():
         libraries.apply(key, value)
-    counter = Counter(load_registry(), libraries.library_of, timedelta(days=7))
+    counter = Counter(load_registry(), libraries.library_of, lateness,
+                      Facets(load_classifier()) if analytics else None)
     window = counter.window(now)
     tallies = []
     values = [record.value for record in sim.records(events)]
@@ -227,8 +240,70 @@ def sizing(workdir: Path, quick: bool, repos: int | None = None) -> dict[str, An
     return {"one_day": short, "thirty_days": full, "bytes_per_repo_day": per_repo_day, "bytes_per_repo": per_repo}
 
 
+async def _scan_usage(client: RedisClient, pattern: str) -> tuple[int, int]:
+    """How many keys match ``pattern``, and their ``MEMORY USAGE`` in all."""
+    names = [name async for name in client.scan_iter(match=pattern, count=5_000)]
+    total = 0
+    for begin in range(0, len(names), 5_000):
+        total += await _usage(client, names[begin:begin + 5_000])
+    return len(names), total
+
+
+async def _analytics_fill(url: str, tallies: list[Tally], now: datetime) -> dict[str, Any]:
+    client = await connect(RedisConfig(url))
+    try:
+        store = CounterStore(client, SHARDS, timedelta(days=31))
+        await store.ensure_config()
+        await store.roll_windows(now)
+        before = int((await client.info("memory"))["used_memory"])
+        position = 0
+        for tally in tallies:
+            end = position + 1
+            await store.apply(tally, [PartitionRange("bench-analytics:0", position, end, 0)])
+            position = end
+        out: dict[str, Any] = {"used_memory": int((await client.info("memory"))["used_memory"]) - before}
+        out["repo_days"], _ = await _scan_usage(client, "hc:{*}:u:*")
+        out["breakdown_hashes"], out["breakdown_bytes"] = await _scan_usage(client, "hc:{*}:bd:*")
+        _, out["hll_bytes"] = await _scan_usage(client, "hc:{*}:u:*")
+        for top in (50, 10):
+            # Two months on, every day is closed: fold them all to ``top`` values.
+            await client.delete("hc:folded")
+            await fold_closed_days(client, SHARDS, now.date() + timedelta(days=60), timedelta(days=31), top, top)
+            _, out[f"breakdown_bytes_top_{top}"] = await _scan_usage(client, "hc:{*}:bd:*")
+        return out
+    finally:
+        await client.aclose()
+
+
+def analytics_sizing(workdir: Path, quick: bool) -> dict[str, Any]:
+    """What the breakdowns and the downloaders' HLLs add per repo-day, at the simulation's cardinalities."""
+    events = 100_000 if quick else 1_000_000
+    now = datetime.now(UTC)
+    measured: dict[bool, dict[str, Any]] = {}
+    for analytics in (False, True):
+        tallies = realistic_batches(events, seed=11, days=30, analytics=analytics, now=now)
+        server = redis_process(workdir, durable=False)
+        server.start()
+        try:
+            measured[analytics] = asyncio.run(_analytics_fill(f"redis://127.0.0.1:{server.port}/0", tallies, now))
+        finally:
+            server.stop()
+    on, off = measured[True], measured[False]
+    repo_days = on["repo_days"]
+    return {
+        "events": events, "days": 30, "repo_days_with_downloads": repo_days,
+        "downloads_per_repo_day": round(events / repo_days, 1) if repo_days else 0,
+        "used_memory_added_per_repo_day": (on["used_memory"] - off["used_memory"]) / repo_days,
+        "breakdown_hash_bytes_per_repo_day": on["breakdown_bytes"] / repo_days,
+        "hll_bytes_per_repo_day": on["hll_bytes"] / repo_days,
+        "breakdown_hash_bytes_folded_top_50": on["breakdown_bytes_top_50"] / repo_days,
+        "breakdown_hash_bytes_folded_top_10": on["breakdown_bytes_top_10"] / repo_days,
+    }
+
+
 def run(workdir: Path, quick: bool, sizing_repos: int | None = None) -> dict[str, Any]:
-    """Both parts (see the module docstring)."""
-    for part in ("apply", "sizing"):
+    """Every part (see the module docstring)."""
+    for part in ("apply", "sizing", "analytics"):
         (workdir / part).mkdir(parents=True, exist_ok=True)
-    return {"apply": apply_costs(workdir / "apply", quick), "sizing": sizing(workdir / "sizing", quick, sizing_repos)}
+    return {"apply": apply_costs(workdir / "apply", quick), "sizing": sizing(workdir / "sizing", quick, sizing_repos),
+            "analytics": analytics_sizing(workdir / "analytics", quick)}

@@ -289,7 +289,35 @@ def _redis_details(figures: dict[str, Any], sub: str = "#") -> list[str]:
                     ["the 30-day and all-time leaderboards, per repo", fmt_num(full["boards_bytes_per_repo"], "", 0)],
                     ["the org index, per repo", fmt_num(full["org_index_bytes_per_repo"], "", 0)],
                 ]), ""]
+    analytics = figures.get("analytics")
+    if analytics:
+        out += _analytics_sizing(analytics, sizing, sub)
     return out
+
+
+def _analytics_sizing(figures: dict[str, Any], sizing: dict[str, Any] | None, sub: str) -> list[str]:
+    """What the breakdowns cost per repo-day, and a million repos' month with and without them."""
+    added = figures["used_memory_added_per_repo_day"]
+    rows = [
+        ["used_memory the breakdowns and HLLs add, per repo-day", fmt_num(added, " B", 0)],
+        ["breakdown hash (class, client, country, file; uncounted paths), per repo-day",
+         fmt_num(figures["breakdown_hash_bytes_per_repo_day"], " B", 0)],
+        ["the same, closed days folded to the top 50 values (the default K)",
+         fmt_num(figures["breakdown_hash_bytes_folded_top_50"], " B", 0)],
+        ["the same, folded to the top 10", fmt_num(figures["breakdown_hash_bytes_folded_top_10"], " B", 0)],
+        ["downloaders' HyperLogLog (sparse), per repo-day", fmt_num(figures["hll_bytes_per_repo_day"], " B", 0)],
+    ]
+    text = (f"A month of simulated traffic ({figures['events']:,} events, "
+            f"{figures['repo_days_with_downloads']:,} repo-days with downloads, "
+            f"{figures['downloads_per_repo_day']} downloads per repo-day on average) counted with the breakdowns "
+            "on and off (`bench/redis_bench.py`).")
+    if sizing:
+        repo_days, plain = 1_000_000 * 30, sizing["bytes_per_repo"] * 1_000_000 + sizing["bytes_per_repo_day"] * 30e6
+        text += (f" A million repos with downloads on each of 30 days, from these figures and the sizing above: "
+                 f"{plain / 2**30:,.1f} GiB of counters, {(plain + added * repo_days) / 2**30:,.1f} GiB with "
+                 "the breakdowns (at this traffic's cardinalities; a repo-day with more distinct clients, countries "
+                 "and files takes more until its day is folded).")
+    return [f"{sub}# Redis memory: the breakdowns", "", text, "", table(["Structure", "Bytes"], rows), ""]
 
 
 def _short(value: Any) -> Any:
