@@ -53,9 +53,10 @@ def read_shipped_json() -> dict[str, Any]:
     return data
 
 
-def load_shipped() -> ShippedData:
-    """Read and shape-check the shipped rules data."""
-    data = read_shipped_json()
+def load_shipped(data: dict[str, Any] | None = None) -> ShippedData:
+    """Read and shape-check the shipped rules data (``data``: a copy of that file's
+    content, as a rules version recorded it; default: the installed file)."""
+    data = read_shipped_json() if data is None else data
 
     def need(key: str, kind: type) -> Any:
         value = data.get(key)
@@ -101,13 +102,24 @@ def load_operator_file(path: str | os.PathLike[str]) -> dict[str, RuleSpec]:
     :class:`RuleError` (naming the file and library) for a malformed entry.
     """
     file = Path(path)
-    origin = f"operator file {str(file)!r}"
     try:
         text = file.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {origin}: {exc}") from None
+        raise ConfigError(f"cannot read operator file {str(file)!r}: {exc}") from None
+    return parse_operator_rules(text, str(file), is_json(file))
+
+
+def is_json(path: str | os.PathLike[str]) -> bool:
+    """Whether an operator rules file is read as JSON (by its name), else YAML."""
+    return Path(path).suffix.lower() == ".json"
+
+
+def parse_operator_rules(text: str, where: str, json_format: bool) -> dict[str, RuleSpec]:
+    """The rules of an operator file's ``text`` (see :func:`load_operator_file`); ``where``
+    names the file in errors."""
+    origin = f"operator file {where!r}"
     try:
-        data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if json_format else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot parse {origin}: {exc}") from None
     if not isinstance(data, dict):
