@@ -59,7 +59,7 @@ def _say(text: str) -> None:
 
 
 @click.command()
-@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, exists=True),
+@click.option("--rules", "new_rules", type=click.Path(dir_okay=False, exists=True),
               help="The new rules: an operator rules file (YAML or JSON) on top of the shipped rules.")
 @click.option("--no-rules-file", is_flag=True, help="The new rules are the shipped rules alone.")
 @click.option("--from", "first", help="First UTC day to recount, YYYY-MM-DD.")
@@ -83,7 +83,7 @@ def _say(text: str) -> None:
 @click.option("--keep-days", type=click.IntRange(1, 3650), default=30, show_default=True,
               help="How long an applied recount can be undone.")
 @settings_options
-def recount(rules_file: str | None, no_rules_file: bool, first: str | None, last: str | None, libraries: str | None,
+def recount(new_rules: str | None, no_rules_file: bool, first: str | None, last: str | None, libraries: str | None,
             sources: tuple[str, ...], old_version: str | None, fmt: str, report_path: str | None, top: int,
             do_apply: bool, the_id: str | None, undo_id: str | None, discard_id: str | None, listing: bool,
             versions: bool, keep_days: int, settings: Settings) -> None:
@@ -107,13 +107,13 @@ def recount(rules_file: str | None, no_rules_file: bool, first: str | None, last
     if do_apply and the_id:
         _apply(settings, the_id, keep_days)
         return
-    if first is None or (rules_file is None and not no_rules_file):
+    if first is None or (new_rules is None and not no_rules_file):
         raise click.UsageError("give --rules FILE (or --no-rules-file) and --from DAY; or --apply --id, --undo, "
                                "--list, --versions, --discard")
     period_first, period_last = _day(first), _day(last) or datetime.now(UTC).date()
     assert period_first is not None
     try:
-        request = job.Request(rules_file, settings.rules_name, Period(period_first, period_last),
+        request = job.Request(new_rules, settings.rules_name, Period(period_first, period_last),
                               tuple(n.strip() for n in libraries.split(",") if n.strip()) if libraries else None,
                               job.parse_sources(sources), old_version)
     except (ValueError, HubcounterError) as exc:

@@ -18,7 +18,7 @@ import orjson
 
 from stream.errors import ConfigError
 from stream.rules.registry import Registry
-from stream.rules.sources import is_json, load_shipped, parse_operator_rules, read_shipped_json
+from stream.rules.sources import is_json, load_shipped, operator_name, parse_operator_rules, read_shipped_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,8 @@ class RulesVersion:
 def load_rules(path: str | os.PathLike[str] | None, name: str | None = None) -> tuple[Registry, RulesVersion]:
     """Compile the shipped rules plus the operator file at ``path``, and describe the version.
 
+    The version's name is the file's ``name`` when it gives one (so a file reloaded live
+    names its own version), else ``name`` (``--rules-name``).
     The file is read once, so the compiled rules and the recorded text are the same.
     Raises RuleError or ConfigError as :func:`~stream.rules.registry.load_registry` does.
     """
@@ -73,4 +75,6 @@ def load_rules(path: str | os.PathLike[str] | None, name: str | None = None) -> 
     draft = RulesVersion("", name, read_shipped_json(), text, None if path is None else os.fspath(path),
                          datetime.now(UTC).isoformat(timespec="seconds"))
     registry = draft.registry()
+    if text is not None and path is not None:
+        name = operator_name(text, is_json(path)) or name  # the file names the version it makes
     return registry, RulesVersion(registry.version, name, draft.shipped, text, draft.operator_file, draft.recorded)
