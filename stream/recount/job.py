@@ -144,7 +144,7 @@ async def recount(client: RedisClient, settings: Settings, request: Request,
         await shadow.discard(client, shards, the_id)
     meta = {
         "new": {"version": plan.new.version, "label": plan.new.label},
-        "old": {v: r.label for v, r in plan.old.items()}, "oldLabels": [r.label for r in plan.old.values()],
+        "old": {v: r.label for v, r in plan.old.items()},
         "period": {"from": request.period.first.isoformat(), "to": request.period.last.isoformat()},
         "libraries": "every model (the GGUF rule changed)" if plan.everything else sorted(
             "(default files)" if n is None else n for n in plan.libraries),

@@ -77,13 +77,14 @@ class LibraryFigures:
     loads: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
 
     def repeats(self) -> dict[str, int]:
-        """Downloads counted beyond the first of a load, and the config files among them."""
+        """Downloads counted beyond the first of a load, and how many of those repeats were
+        config files (a load's first counted download taken to be its weights, if any)."""
         out = {"before": 0, "after": 0, "configBefore": 0, "configAfter": 0}
         for before, after, config_before, config_after in self.loads.values():
             out["before"] += max(before - 1, 0)
             out["after"] += max(after - 1, 0)
-            out["configBefore"] += config_before if before > 1 else 0
-            out["configAfter"] += config_after if after > 1 else 0
+            out["configBefore"] += min(config_before, max(before - 1, 0))
+            out["configAfter"] += min(config_after, max(after - 1, 0))
         return out
 
 
@@ -108,6 +109,7 @@ class Judge:
         self.new = Tally()
         self.libraries: dict[str | None, LibraryFigures] = {}
         self.outcomes: dict[str, int] = {}
+        self.used: dict[str, int] = {}  # old version -> events it had judged
         self.watermark_ms = 0
 
     def _note(self, outcome: str) -> None:
@@ -152,6 +154,7 @@ class Judge:
             return
         after = self.new_counter.add(event, self.new, window) == COUNTED
         self._note(JUDGED)
+        self.used[version] = self.used.get(version, 0) + 1
         if before or after:
             self._figures(library, key, event.path, event.user, event.ts_ms, before, after)
 

@@ -51,8 +51,9 @@ def _rule_text(source: Any) -> str:
     return source if isinstance(source, str) else orjson.dumps(source).decode()
 
 
-def _rules(plan: Plan, library: str | None) -> dict[str, Any]:
-    before = sorted({_rule_text(rules.rule_for(library).source) for rules in plan.old_rules.values()})
+def _rules(plan: Plan, used: set[str], library: str | None) -> dict[str, Any]:
+    before = sorted({_rule_text(rules.rule_for(library).source) for version, rules in plan.old_rules.items()
+                     if version in used})
     after = _rule_text(plan.new_rules.rule_for(library).source)
     return {"before": before[0] if len(before) == 1 else before, "after": after}
 
@@ -83,7 +84,7 @@ def build(recount_id: str, plan: Plan, judge: Judge, found: Sequence[Change], li
         files = sorted(((path, c) for path, c in (figures.files.items() if figures else ()) if c[0] != c[1]),
                        key=lambda item: (-abs(item[1][1] - item[1][0]), item[0]))
         libraries.append({
-            "library": library, "rule": _rules(plan, library), "repos": len(mine),
+            "library": library, "rule": _rules(plan, set(judge.used), library), "repos": len(mine),
             "before": sum(r["before"] for r in mine), "after": sum(r["after"] for r in mine),
             "change": sum(r["change"] for r in mine),
             "files": [{"path": p, "before": c[0], "after": c[1]} for p, c in files[:_FILES_SHOWN]],
@@ -92,6 +93,7 @@ def build(recount_id: str, plan: Plan, judge: Judge, found: Sequence[Change], li
     applicable, why = plan.applicable
     return {
         "id": recount_id, **meta, "applicable": applicable, "why": why,
+        "judgedBy": {plan.old[v].label: n for v, n in sorted(judge.used.items())},
         "events": dict(sorted(judge.outcomes.items())),
         "totals": {"repos": len(ranked), "repoDays": len(found), "before": sum(r["before"] for r in ranked),
                    "after": sum(r["after"] for r in ranked), "change": sum(r["change"] for r in ranked)},
@@ -117,7 +119,8 @@ def render(report: dict[str, Any], fmt: str, top: int = 20) -> str:
 
 
 def _table(report: dict[str, Any], top: int) -> str:
-    lines = [f"recount {report['id']}: rules {report['new']['label']} (was {', '.join(report['oldLabels'])}), "
+    was = ", ".join(report["judgedBy"]) or "nothing to judge"
+    lines = [f"recount {report['id']}: rules {report['new']['label']} (was {was}), "
              f"{report['period']['from']} to {report['period']['to']}, from {report['source']}",
              f"{'can' if report['applicable'] else 'cannot'} be applied: {report['why']}",
              "events: " + ", ".join(f"{k} {v:,}" for k, v in report["events"].items()), ""]

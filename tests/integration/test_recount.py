@@ -27,6 +27,7 @@ import pytest
 import redis
 import yaml
 
+from stream.api import create_app
 from stream.devstack.services import _ENV_NAMES
 from stream.reference import RuleBook, run
 from stream.reference.analytics import Analytics
@@ -35,6 +36,7 @@ from stream.reference.messages import read_message
 from stream.settings import Settings
 from stream.simulate import Simulation
 from stream.store import keys
+from tests.integration.api.support import ApiClient, create_token
 from tests.support import (
     Expected,
     Feeder,
@@ -215,6 +217,8 @@ def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
         changed = {lib["library"]: lib for lib in report["libraries"]}
         assert changed["open_clip"]["change"] > 0 and changed["diffusers"]["change"] != 0, report["libraries"]
         assert report["applicable"] and report["switched"]
+        _assert_api_versions(settings, report, now, old_version=_wait_version(settings, "before"),
+                             new_version=new_version)
 
         # Undo: back to the old rules before the switch point, exactly.
         _recount_ok(settings, workdir, "--undo", report["id"])
@@ -250,6 +254,29 @@ def _wait_version(settings: Settings, name: str, timeout: float = 30.0) -> str:
                     return version.decode()
             time.sleep(0.1)
     raise AssertionError(f"the worker did not record rules named {name!r}")
+
+
+def _assert_api_versions(settings: Settings, report: dict, now: datetime, old_version: str, new_version: str) -> None:
+    """The daily series and the CSV say which rules counted each day of a recounted repo."""
+    repo = report["repos"][0]
+    name, org = repo["repo"].partition(":")[2], repo["repo"].partition(":")[2].partition("/")[0]
+    api = ApiClient(create_app(settings.redis_url, clock=lambda: now))
+    try:
+        first = (now - timedelta(days=29)).date().isoformat()
+        daily = api.get(f"/api/models/{name}/downloads", params={"start": first, "rulesVersion": "true"}).json()
+        said = {d["date"]: d.get("rulesVersion", "") for d in daily["daily"]}
+        for day in repo["daily"]:
+            assert new_version in said[day["date"]].split(","), (day, said)
+        assert all(v.split(",")[0] == old_version for d, v in said.items() if v and d < report["period"]["from"])
+        assert "rulesVersion" not in api.get(f"/api/models/{name}/downloads").json()["daily"][0]
+        token = create_token(settings.redis_url, org, name=f"recount-{org}")
+        rows = api.get(f"/api/organizations/{org}/download-breakdown", params={"rulesVersion": "true"},
+                       headers={"Authorization": f"Bearer {token}"}).text.splitlines()
+        assert rows[0].endswith(",rulesVersion")
+        mine = [row.split(",") for row in rows[1:] if row.split(",")[1] == name]
+        assert mine and all(row[5] == "+".join(said[row[3][:10]].split(",")) for row in mine), mine
+    finally:
+        api.close()
 
 
 def _wait_logged(log: Path, text: str, timeout: float = 30.0) -> None:
