@@ -1,7 +1,8 @@
 """``python -m bench all [--broker kafka|tansu] [--quick] [--only NAME ...] [--out docs/BENCHMARKS.md]``.
 
 (``python -m bench fuzz-api [--requests N]`` fuzzes the read API instead: see
-``bench/fuzz_api.py``.)
+``bench/fuzz_api.py``; ``python -m bench recount [--events N]`` measures recounting history:
+see ``bench/recount_bench.py``.)
 
 Starts the embedded stack (Apache Kafka by default, or Tansu), produces the workload once,
 then runs the selected benchmarks:
@@ -155,10 +156,11 @@ _ENTRIES = {"drain": ("drain", "run_once"), "drain_stock": ("drain", "run_stock"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["all", "render", "soak"],
+    parser.add_argument("command", choices=["all", "render", "soak", "recount"],
                         help="all: run the benchmarks (the selection is --only's); "
                              "render: rewrite the page from the --json files of earlier runs; "
-                             "soak: workers under chaos for --minutes, then a verdict against the reference")
+                             "soak: workers under chaos for --minutes, then a verdict against the reference; "
+                             "recount: a month recounted under new rules from Kafka and from gzip NDJSON")
     parser.add_argument("results", nargs="*", type=Path,
                         help="render: the JSON files of earlier runs (one section each, e.g. Kafka then Tansu)")
     parser.add_argument("--broker", choices=["kafka", "tansu"], default="kafka",
@@ -178,6 +180,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     soak.add_argument("--workers", type=int, default=3, help="soak: workers in the group [3]")
     soak.add_argument("--rate", type=float, default=3000.0, help="soak: events per second produced [3000]")
     soak.add_argument("--seed", type=int, default=9, help="soak: seed of the traffic and of the chaos [9]")
+    parser.add_argument("--events", type=int, default=1_000_000, help="recount: events of the month [1,000,000]")
     return parser.parse_args(argv)
 
 
@@ -243,6 +246,28 @@ def soak(args: argparse.Namespace) -> int:
     return 0 if results["verdict"]["passed"] else 1
 
 
+def recount(args: argparse.Namespace) -> int:
+    from bench import recount_bench
+
+    command = f"python -m bench recount --events {args.events}"
+    workdir = Path(tempfile.mkdtemp(prefix="hubcounter-bench-"))
+    try:
+        results = recount_bench.main(args, log, workdir)
+    finally:
+        reap()
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    page = recount_bench.markdown(results, command)
+    print(page)
+    if args.out:
+        sections.write_section(args.out, "recount", page)
+        log(f"wrote the recount section of {args.out}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
 def _terminate(signum: int, frame: Any) -> None:
     # SIGTERM (and SIGINT, which a background shell ignores) unwind through every
     # finally, so the broker, Redis and every child process are stopped.
@@ -262,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         return render(args)
     if args.command == "soak":
         return soak(args)
+    if args.command == "recount":
+        return recount(args)
     selected = [name for name in dict.fromkeys(args.only or NAMES) if name not in args.skip]
     session = Session(args.quick, selected, args.runs, args.broker)
     started, load_start = time.monotonic(), machine.load_average()
