@@ -28,6 +28,7 @@ import redis
 import yaml
 
 from stream.api import create_app
+from stream.api.keys import BUCKET_PREFIX
 from stream.devstack.services import _ENV_NAMES
 from stream.reference import RuleBook, run
 from stream.reference.analytics import Analytics
@@ -101,12 +102,13 @@ def _switch_points(settings: Settings, version: str) -> dict[int, int]:
 
 
 def _live_state(settings: Settings) -> dict[str, object]:
-    """Every live counter and breakdown key with its content (not the recount's own keys)."""
+    """Every live counter and breakdown key with its content (not the recount's own keys, nor
+    the API's rate-limit buckets, which expire on their own once full)."""
     out: dict[str, object] = {}
     with redis_client(settings.redis_url) as client:
         for raw in client.scan_iter(match="hc:*", count=1000):
             name = raw.decode()
-            if ":rc:" in name or name.startswith(("hc:recount", "hc:rules:", "hc:worker")):
+            if ":rc:" in name or name.startswith(("hc:recount", "hc:rules:", "hc:worker", BUCKET_PREFIX)):
                 continue
             kind = client.type(raw).decode()
             if kind == "hash":
@@ -165,6 +167,36 @@ class History:
         return Expected(counts, collected.shape())
 
 
+def assert_leaderboards(settings: Settings, expected: Expected) -> None:
+    """Every leaderboard agrees with the expected counts: each day's, the 30-day window's
+    (the sum of its days) and the all-time one; and every counted repo is in its org index."""
+    counts = expected.counts
+    with redis_client(settings.redis_url) as client:
+        days = sorted({day for entry in counts.values() for day in entry["daily"]})
+        wrong: list[tuple] = []
+        for shard in range(settings.shards):
+            mine = {k: v for k, v in counts.items() if keys.shard_of(k, settings.shards) == shard}
+            for repo_type in keys.COUNTED_TYPES:
+                typed = {k.partition(":")[2]: v for k, v in mine.items() if k.startswith(repo_type + ":")}
+                start, end = (v.decode() for v in client.hmget(keys.meta(shard), f"{repo_type}:start",
+                                                                f"{repo_type}:end"))
+                boards = {keys.all_time(shard, repo_type): {r: v["downloadsAllTime"] for r, v in typed.items()},
+                          keys.window(shard, repo_type): {
+                              r: n for r, v in typed.items()
+                              if (n := sum(c for d, c in v["daily"].items() if start <= d <= end))}}
+                boards |= {keys.day(shard, repo_type, day): {r: v["daily"][day] for r, v in typed.items()
+                                                             if v["daily"].get(day)} for day in days}
+                for name, want in boards.items():
+                    got = {m.decode(): int(n) for m, n in client.zrange(name, 0, -1, withscores=True)}
+                    if got != want:
+                        wrong.append((name, {r: (got.get(r), want.get(r)) for r in got.keys() | want.keys()
+                                             if got.get(r) != want.get(r)}))
+        missing = [key for key, v in counts.items() if v["downloadsAllTime"] and (org := keys.org_of(key))
+                   and not client.sismember(keys.org_repos(org), key)]
+    assert not wrong, f"{len(wrong)} leaderboards differ, e.g. {wrong[:2]}"
+    assert not missing, f"{len(missing)} repos missing from their org index, e.g. {missing[:3]}"
+
+
 def _day(request: RefRequest) -> str:
     return datetime.fromtimestamp(request.ts_ms // 86_400_000 * 86_400, UTC).date().isoformat()
 
@@ -197,22 +229,24 @@ def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
         new_version = _wait_version(settings, "after")
         live_sim = Simulation(seed=41, repos=800, now=now, live_rate=2000.0)  # the same repos, live
         live = [(r.key, r.value) for r in live_sim.records(6_000)]
-        feeder = Feeder(settings, live, rate=1500.0).start()
+        feeder = Feeder(settings, live, rate=1500.0, cycle=True).start()
         _wait_switched(settings, new_version, 4)
         first = (now - timedelta(days=22)).date().isoformat()
         period = (first, now.date().isoformat())
 
-        # Recount from Kafka and apply, both while live traffic is counted.
+        # Recount from Kafka and apply, both while live traffic is counted: the feeder
+        # runs until the apply is done.
         out = _recount_ok(settings, workdir, "--rules", str(new_file), "--from", first,
                           "--format", "table", "--apply")
         assert "library diffusers" in out and "library open_clip" in out, out
         assert "config files among them" in out, out
-        wait_committed(settings, feeder.join())
-        records = read_topic(settings, settings.events_topic, len(month) + len(live))
+        live_sent = _stop(settings, feeder)
+        records = read_topic(settings, settings.events_topic, len(month) + live_sent)
         switch = _switch_points(settings, new_version)
         assert set(switch) == {0, 1, 2, 3}
         applied = history.expected(records, switch, period, period)
         assert_exact(settings, applied)
+        assert_leaderboards(settings, applied)
         report = orjson.loads(next(workdir.glob("recount-rc-*.json")).read_bytes())
         changed = {lib["library"]: lib for lib in report["libraries"]}
         assert changed["open_clip"]["change"] > 0 and changed["diffusers"]["change"] != 0, report["libraries"]
@@ -222,26 +256,43 @@ def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
 
         # Undo: back to the old rules before the switch point, exactly.
         _recount_ok(settings, workdir, "--undo", report["id"])
-        assert_exact(settings, history.expected(records, switch, None, period))
+        undone = history.expected(records, switch, None, period)
+        assert_exact(settings, undone)
+        assert_leaderboards(settings, undone)
         before = _live_state(settings)
 
-        # An archive recount killed at a random moment leaves every live key as it was.
+        # An archive recount killed at a random moment of its work leaves every live key as it was.
         archive = workdir / "month.ndjson.gz"
         with gzip.open(archive, "wb", compresslevel=1) as out_file:
             out_file.write(b"\n".join(value for _, value in month) + b"\n")
         args = ("--rules", str(new_file), "--from", first, "--source", str(archive))
         killed = _recount_process(settings, workdir, *args)
-        time.sleep(random.uniform(1.0, 4.0))
+        counting = _wait_counting(settings, killed)
+        time.sleep(random.uniform(0.0, 0.3))
         killed.send_signal(signal.SIGKILL)
-        killed.wait(timeout=10)
+        assert killed.wait(timeout=10) == -signal.SIGKILL  # killed, not finished
+        assert _state(settings, counting) == "counting"  # its shadow was never whole
         assert _live_state(settings) == before
 
-        # Restarted, it counts again from the start, and applied gives the same history as Kafka's.
+        # Restarted (live traffic counted meanwhile again), it counts again from the start,
+        # and applied gives the same history as Kafka's.
+        feeder = Feeder(settings, live, rate=1500.0, cycle=True).start()
         _recount_ok(settings, workdir, *args, "--format", "csv")
         _recount_ok(settings, workdir, "--apply", "--id", _latest_ready(settings))
-        assert_exact(settings, applied)
+        live_sent += _stop(settings, feeder)
+        records = read_topic(settings, settings.events_topic, len(month) + live_sent)
+        reapplied = history.expected(records, switch, period, period)
+        assert_exact(settings, reapplied)
+        assert_leaderboards(settings, reapplied)
     finally:
         worker.stop()
+
+
+def _stop(settings: Settings, feeder: Feeder) -> int:
+    """Stop a cycling feeder, once the worker has committed what it sent; how many it sent."""
+    feeder.stop()
+    wait_committed(settings, feeder.join())
+    return feeder.sent
 
 
 def _wait_version(settings: Settings, name: str, timeout: float = 30.0) -> str:
@@ -294,6 +345,24 @@ def _wait_switched(settings: Settings, version: str, partitions: int, timeout: f
         if time.monotonic() > deadline:
             raise AssertionError(f"not every partition switched to {version}")
         time.sleep(0.1)
+
+
+def _wait_counting(settings: Settings, proc: subprocess.Popen, timeout: float = 60.0) -> str:
+    """The id of the recount ``proc`` runs, once it is recorded as counting (its work begun)."""
+    deadline = time.monotonic() + timeout
+    with redis_client(settings.redis_url) as client:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the recount ended before it was seen counting"
+            for raw in client.zrange(keys.RECOUNTS, 0, -1):
+                if client.hget(keys.recount(raw.decode()), "state") == b"counting":
+                    return raw.decode()
+            time.sleep(0.01)
+    raise AssertionError("the recount was never recorded as counting")
+
+
+def _state(settings: Settings, recount_id: str) -> str:
+    with redis_client(settings.redis_url) as client:
+        return (client.hget(keys.recount(recount_id), "state") or b"").decode()
 
 
 def _latest_ready(settings: Settings) -> str:
