@@ -253,6 +253,7 @@ def recount(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hubcounter-bench-"))
     try:
         results = recount_bench.main(args, log, workdir)
+        results["meta"]["machine"]["broker"] = broker_name("kafka")  # the recount reads Apache Kafka
     finally:
         reap()
         import shutil

@@ -129,7 +129,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "## Recount",
         "",
         f"`{command}` ({results['meta']['date']}; {facts.get('nproc', '?')} cores, load average "
-        f"{results['meta']['load']}): a simulated month of {results['events']:,} events over {results['repos']:,} "
+        f"{results['meta']['load']}; {facts.get('broker', '?')}): a simulated month of {results['events']:,} "
+        f"events over {results['repos']:,} "
         "model repos, counted by the worker under OpenCLIP's old rule, recounted whole after OpenCLIP's and "
         "diffusers' rules changed (about 8% of the models). Every event of the period is read and parsed; "
         "those of the affected repos are judged under both rules. The archive is the same events as "

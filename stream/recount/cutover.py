@@ -12,7 +12,6 @@ job without doing any chunk twice. The org index gains the repos the new rules c
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -23,8 +22,6 @@ from stream.recount.shadow import read
 from stream.store import keys
 from stream.store.connect import RedisClient, store_errors
 from stream.store.scripts import FOLD, RECOUNT, Command, run
-
-log = logging.getLogger(__name__)
 
 _pack = msgspec.msgpack.Encoder().encode
 _CHUNK = 200  # repo-days per atomic step: a millisecond or two of Redis each

@@ -8,7 +8,6 @@ rules' version, in the versions registry): the live counters change only in
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,8 +40,6 @@ from stream.store import keys
 from stream.store.connect import RedisClient, store_errors
 from stream.store.markers import read_markers
 from stream.store.rule_versions import read_shard_rules, read_versions, record_version
-
-log = logging.getLogger(__name__)
 
 KAFKA = "kafka"
 

@@ -31,8 +31,8 @@ _AHEAD_MS: Final = MAX_AHEAD // timedelta(milliseconds=1)
 _CONFIG_SUFFIXES: Final = (".json", ".yaml", ".yml")
 
 # Outcomes of one read event, for the report's accounting of what was read.
-READ, DEAD, OTHER_TYPE, OUTSIDE, UNAFFECTED, AFTER, UNKNOWN, JUDGED = (
-    "read", "dead_letter", "not_a_model", "outside_period", "not_affected", "after_fence", "unknown_version",
+DEAD, OTHER_TYPE, OUTSIDE, UNAFFECTED, AFTER, UNKNOWN, JUDGED = (
+    "dead_letter", "not_a_model", "outside_period", "not_affected", "after_fence", "unknown_version",
     "judged")
 
 
@@ -101,6 +101,7 @@ class Judge:
         self.library_of = library_of
         self.affected = affected
         self.period = period
+        self.start_ms, self.end_ms = period.start_ms, period.end_ms  # read per event: computed once
         self.lateness_ms = lateness // timedelta(milliseconds=1)
         self.max_bytes = max_bytes
         self.new_counter = Counter(new, library_of, lateness, facets)
@@ -134,7 +135,7 @@ class Judge:
         if event.repo_type != "model":
             self._note(OTHER_TYPE)
             return
-        if not self.period.start_ms <= event.ts_ms < self.period.end_ms:
+        if not self.start_ms <= event.ts_ms < self.end_ms:
             self._note(OUTSIDE)
             return
         key = "model:" + event.repo

@@ -43,10 +43,6 @@ class Generation:
     state: str
     meta: dict[str, Any]
 
-    @property
-    def created(self) -> str:
-        return str(self.meta.get("created", ""))
-
 
 def entry_field(repo_key: str, day_name: str) -> str:
     return f"{repo_key}|{day_name}"

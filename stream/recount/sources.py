@@ -12,7 +12,6 @@ the latest event time read so far. Lines are positions of one source per file.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from stream.kafka import KafkaConnection
 from stream.partitions import field_of
 from stream.recount.judge import Judge, Placement
 from stream.reference import read_lines
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 _FETCH = 20_000
@@ -108,7 +105,7 @@ async def read_kafka(connection: KafkaConnection, todo: Sequence[Span], judge: J
                     if record.offset >= end:
                         break
                     add(record.value or b"", record.timestamp, placement, name, record.offset)
-                read += len(fetched)
+                    read += 1
             for tp in list(left):
                 if await consumer.position(tp) >= ends[tp]:
                     left.discard(tp)
