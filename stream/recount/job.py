@@ -165,7 +165,7 @@ async def recount(client: RedisClient, settings: Settings, request: Request,
     if plan.everything or plan.libraries:
         if request.from_kafka:
             todo = await spans(settings.kafka, tps, request.period.start_ms, plan.read_to())
-            read = await read_kafka(settings.kafka, todo, judge, plan.kafka_placement(), counted)
+            read = await read_kafka(settings.kafka, todo, judge, plan.kafka_placement(), counted, settings.check_crcs)
         else:
             read = read_archives(request.sources, judge, plan.archive_placement(), counted)
     else:

@@ -82,11 +82,15 @@ async def spans(connection: KafkaConnection, tps: Sequence[TopicPartition], sinc
 
 
 async def read_kafka(connection: KafkaConnection, todo: Sequence[Span], judge: Judge, placement: Placement,
-                     progress: Progress | None = None) -> int:
-    """Judge every committed record of ``todo``; the number of records read."""
+                     progress: Progress | None = None, check_crcs: bool = False) -> int:
+    """Judge every committed record of ``todo``; the number of records read.
+
+    Fetched as the worker fetches (lean records, large fetches, CRCs checked only if
+    ``check_crcs``, the worker's setting)."""
     records.install()
     consumer = kafka.consumer(connection, group_id=None, enable_auto_commit=False, isolation_level="read_committed",
-                              value_deserializer=records.raw_values, max_partition_fetch_bytes=4 << 20)
+                              value_deserializer=records.raw_values, max_partition_fetch_bytes=8 << 20,
+                              fetch_max_bytes=64 << 20, check_crcs=check_crcs)
     await consumer.start()
     read = 0
     try:
