@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -236,14 +237,18 @@ def soak(args: argparse.Namespace) -> int:
                f"--rate {args.rate:g} --seed {args.seed}")
     results = soak_bench.run(args.minutes, args.workers, args.rate, args.seed, log=log)
     results["meta"] = {"command": command, "machine": machine.facts(), "load_end": machine.load_average()}
-    page = soak_bench.markdown(results)
+    _publish_section(args, "soak", soak_bench.markdown(results), results)
+    return 0 if results["verdict"]["passed"] else 1
+
+
+def _publish_section(args: argparse.Namespace, name: str, page: str, results: dict[str, Any]) -> None:
+    """Print a command's section; write it into ``--out``'s page and its figures to ``--json``."""
     print(page)
     if args.out:
-        sections.write_section(args.out, "soak", page)
-        log(f"wrote the soak section of {args.out}")
+        sections.write_section(args.out, name, page)
+        log(f"wrote the {name} section of {args.out}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
-    return 0 if results["verdict"]["passed"] else 1
 
 
 def recount(args: argparse.Namespace) -> int:
@@ -256,16 +261,8 @@ def recount(args: argparse.Namespace) -> int:
         results["meta"]["machine"]["broker"] = broker_name("kafka")  # the recount reads Apache Kafka
     finally:
         reap()
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
-    page = recount_bench.markdown(results, command)
-    print(page)
-    if args.out:
-        sections.write_section(args.out, "recount", page)
-        log(f"wrote the recount section of {args.out}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
+    _publish_section(args, "recount", recount_bench.markdown(results, command), results)
     return 0
 
 
