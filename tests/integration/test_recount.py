@@ -248,6 +248,14 @@ def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
         assert_exact(settings, applied)
         assert_leaderboards(settings, applied)
         report = orjson.loads(next(workdir.glob("recount-rc-*.json")).read_bytes())
+
+        # An apply interrupted after its chunks were done (its record left "applying") is
+        # finished by running it again: each chunk is applied once, so nothing moves.
+        with redis_client(settings.redis_url) as client:
+            client.hset(keys.recount(report["id"]), "state", "applying")
+        _recount_ok(settings, workdir, "--apply", "--id", report["id"])
+        assert _state(settings, report["id"]) == "applied"
+        assert_exact(settings, applied)
         changed = {lib["library"]: lib for lib in report["libraries"]}
         assert changed["open_clip"]["change"] > 0 and changed["diffusers"]["change"] != 0, report["libraries"]
         assert report["applicable"] and report["switched"]
