@@ -1,7 +1,8 @@
 """``python -m bench all [--broker kafka|tansu] [--quick] [--only NAME ...] [--out docs/BENCHMARKS.md]``.
 
 (``python -m bench fuzz-api [--requests N]`` fuzzes the read API instead: see
-``bench/fuzz_api.py``.)
+``bench/fuzz_api.py``; ``python -m bench recount [--events N]`` measures recounting history:
+see ``bench/recount_bench.py``.)
 
 Starts the embedded stack (Apache Kafka by default, or Tansu), produces the workload once,
 then runs the selected benchmarks:
@@ -19,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -170,10 +172,11 @@ _ENTRIES = {"drain": ("drain", "run_once"), "drain_stock": ("drain", "run_stock"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["all", "render", "soak"],
+    parser.add_argument("command", choices=["all", "render", "soak", "recount"],
                         help="all: run the benchmarks (the selection is --only's); "
                              "render: rewrite the page from the --json files of earlier runs; "
-                             "soak: workers under chaos for --minutes, then a verdict against the reference")
+                             "soak: workers under chaos for --minutes, then a verdict against the reference; "
+                             "recount: a month recounted under new rules from Kafka and from gzip NDJSON")
     parser.add_argument("results", nargs="*", type=Path,
                         help="render: the JSON files of earlier runs (one section each, e.g. Kafka then Tansu)")
     parser.add_argument("--broker", choices=["kafka", "tansu"], default="kafka",
@@ -195,6 +198,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     soak.add_argument("--workers", type=int, default=3, help="soak: workers in the group [3]")
     soak.add_argument("--rate", type=float, default=3000.0, help="soak: events per second produced [3000]")
     soak.add_argument("--seed", type=int, default=9, help="soak: seed of the traffic and of the chaos [9]")
+    parser.add_argument("--events", type=int, default=1_000_000, help="recount: events of the month [1,000,000]")
     return parser.parse_args(argv)
 
 
@@ -252,14 +256,33 @@ def soak(args: argparse.Namespace) -> int:
                f"--rate {args.rate:g} --seed {args.seed}")
     results = soak_bench.run(args.minutes, args.workers, args.rate, args.seed, log=log)
     results["meta"] = {"command": command, "machine": machine.facts(), "load_end": machine.load_average()}
-    page = soak_bench.markdown(results)
+    _publish_section(args, "soak", soak_bench.markdown(results), results)
+    return 0 if results["verdict"]["passed"] else 1
+
+
+def _publish_section(args: argparse.Namespace, name: str, page: str, results: dict[str, Any]) -> None:
+    """Print a command's section; write it into ``--out``'s page and its figures to ``--json``."""
     print(page)
     if args.out:
-        sections.write_section(args.out, "soak", page)
-        log(f"wrote the soak section of {args.out}")
+        sections.write_section(args.out, name, page)
+        log(f"wrote the {name} section of {args.out}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
-    return 0 if results["verdict"]["passed"] else 1
+
+
+def recount(args: argparse.Namespace) -> int:
+    from bench import recount_bench
+
+    command = f"python -m bench recount --events {args.events}"
+    workdir = Path(tempfile.mkdtemp(prefix="hubcounter-bench-"))
+    try:
+        results = recount_bench.main(args, log, workdir)
+        results["meta"]["machine"]["broker"] = broker_name("kafka")  # the recount reads Apache Kafka
+    finally:
+        reap()
+        shutil.rmtree(workdir, ignore_errors=True)
+    _publish_section(args, "recount", recount_bench.markdown(results, command), results)
+    return 0
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -281,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         return render(args)
     if args.command == "soak":
         return soak(args)
+    if args.command == "recount":
+        return recount(args)
     selected = [name for name in dict.fromkeys(args.only or NAMES) if name not in args.skip]
     session = Session(args.quick, selected, args.runs, args.broker, args.sizing_repos)
     started, load_start = time.monotonic(), machine.load_average()

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ import mode
 from faust.web import Request, Response, View
 
 from stream import kafka
-from stream.errors import StoreRefused, StoreUnavailable
-from stream.rules import load_registry
+from stream.errors import HubcounterError, StoreRefused, StoreUnavailable
+from stream.rules.versions import load_rules
 from stream.settings import Settings
 from stream.worker import CountingWorker
 
@@ -52,7 +53,8 @@ class _ShellApp(faust.App):
 
 def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
     """Build the Faust app and the counting worker it runs."""
-    worker = CountingWorker(settings, load_registry(settings.rules_file))
+    registry, version = load_rules(settings.rules_file, settings.rules_name)
+    worker = CountingWorker(settings, registry, version=version)
     app = _ShellApp(
         settings.group,  # an id only: Faust talks to no broker here (see _ShellBoot)
         web_bind=settings.web_host, web_host=settings.web_host, web_port=settings.web_port, web_in_thread=False,
@@ -70,6 +72,8 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
         async def on_start(self) -> None:
             self._task = asyncio.create_task(worker.run(), name="counting-worker")
             self._task.add_done_callback(lambda task: _exit_unless_stopping(task, worker))
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP, lambda: asyncio.ensure_future(reload_rules(settings, worker)))
 
         async def on_stop(self) -> None:
             worker.stop()
@@ -118,6 +122,26 @@ def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
             return self.json(body, status=200 if ok else 503)
 
     return app, worker
+
+
+async def reload_rules(settings: Settings, worker: CountingWorker) -> bool:
+    """Reread ``--rules`` and count with it from the next batch on (SIGHUP).
+
+    A file that does not load (unreadable, a rule that does not compile) is refused with
+    one error line, and the rules in effect keep counting. True if the rules changed.
+    """
+    try:
+        registry, version = load_rules(settings.rules_file, settings.rules_name)
+    except HubcounterError as exc:
+        current = worker.rules_version.label if worker.rules_version else "the rules in effect"
+        log.error("rules reload refused, still counting with %s: %s", current, exc)
+        return False
+    if worker.rules_version is not None and version.version == worker.rules_version.version \
+            and version.name == worker.rules_version.name:
+        log.info("rules reload: %s is already in effect", version.label)
+        return False
+    await worker.reload_rules(registry, version)
+    return True
 
 
 def _exit_unless_stopping(task: asyncio.Task, worker: CountingWorker) -> None:

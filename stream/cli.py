@@ -16,6 +16,7 @@ from stream.classes.commands import classes
 from stream.demo import demo
 from stream.errors import ConfigError, KafkaAccessError
 from stream.options import parse_repo_id, settings_options
+from stream.recount.commands import recount
 from stream.reference import reference
 from stream.reports import export, why
 from stream.rules.commands import rules
@@ -38,6 +39,7 @@ main.add_command(tokens)
 main.add_command(classes)
 main.add_command(why)
 main.add_command(export)
+main.add_command(recount)
 
 
 @main.command()

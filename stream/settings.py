@@ -91,6 +91,8 @@ class Settings(BaseSettings):
                         description="Counter shards in Redis (fixed once counting has started)")
     rules_file: str | None = Field(None, validation_alias="HUBCOUNTER_RULES",
                                    description="Operator rules file (YAML or JSON) on top of the shipped rules")
+    rules_name: str | None = Field(None, validation_alias="HUBCOUNTER_RULES_NAME",
+                                   description="A name for the rules version in effect (recorded with its hash)")
     analytics: bool = Field(True, validation_alias="HUBCOUNTER_ANALYTICS",
                             description="Record what downloads say (class, client, country, file, unique "
                                         "downloaders) and which candidates did not count")

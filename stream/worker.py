@@ -38,8 +38,10 @@ from stream.metadata import LibraryMap, MetadataFeed
 from stream.metrics import WorkerMetrics
 from stream.partitions import Partitions
 from stream.records import Record, install, raw_values
+from stream.rules.versions import RulesVersion
 from stream.settings import Settings
 from stream.store.connect import RedisClient, RedisConfig, connect
+from stream.store.rule_versions import record_version
 from stream.store.writer import CounterStore, PartitionRange
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class CountedBatch:
     ranges: list[PartitionRange]
     outcomes: dict[str, int]
     dead: list[DeadLetter]
+    counter: Counter  # what judged it: a straddle is judged again by the same rules
+    version: str  # the version of those rules, recorded with the batch
     epoch: int = 0  # the partitions' epoch it was fetched in (see Partitions.epoch)
 
 
@@ -118,7 +122,7 @@ class CountingWorker:
     """
 
     def __init__(self, settings: Settings, rules: Rules, metrics: WorkerMetrics | None = None,
-                 clock: Clock = utc_now):
+                 clock: Clock = utc_now, version: RulesVersion | None = None):
         self.settings = settings
         self.metrics = metrics or WorkerMetrics()
         self.clock = clock
@@ -126,6 +130,7 @@ class CountingWorker:
         self.libraries = LibraryMap()
         facets = Facets(load_classifier(settings.classes_file)) if settings.analytics else None
         self.counter = Counter(rules, self.libraries.library_of, settings.lateness, facets)
+        self.rules_version = version  # recorded in Redis with every batch it judges (None: no record)
         self._queue: asyncio.Queue[CountedBatch | None] = asyncio.Queue(maxsize=1)
         self._applier: asyncio.Task | None = None
         self.started = asyncio.Event()
@@ -194,6 +199,21 @@ class CountingWorker:
                                       self.settings.redis_min_replicas, self.settings.redis_wait_ms,
                                       self.settings.top_values)
         await self.store.ensure_config()
+        if self.rules_version is not None:
+            await record_version(self.store.client, self.rules_version)
+
+    async def reload_rules(self, rules: Rules, version: RulesVersion) -> None:
+        """Count with ``rules`` from the next batch fetched on (SIGHUP: see :mod:`stream.app`).
+
+        The version is recorded in Redis first; every batch then carries the version that
+        judged it, so each shard records where in each partition the new rules took over.
+        """
+        if self._redis is not None:  # else connect() records it
+            await self._retry("record the rules version", lambda: record_version(self.store.client, version))
+        previous = self.rules_version.label if self.rules_version else "unrecorded rules"
+        self.counter = Counter(rules, self.libraries.library_of, self.settings.lateness, self.counter.facets)
+        self.rules_version = version
+        log.warning("rules reloaded: counting with %s from the next batch on (was %s)", version.label, previous)
 
     async def take(self, tps: Iterable[TopicPartition]) -> None:
         """Start counting ``tps`` from what Redis holds of them (on assignment)."""
@@ -347,12 +367,14 @@ class CountingWorker:
         window = self.counter.window(self.clock())
         ranges = {tp: self.partitions.range_of(tp, records[0].offset, records[-1].offset)
                   for tp, records in batch.items()}
-        counted = await self._tally(batch, window, ranges)
-        counted.epoch = epoch
+        # Both before any await: a reload meanwhile takes effect from the next batch.
+        counter, version = self.counter, self.rules_version.version if self.rules_version else ""
+        counted = await self._tally(batch, window, ranges, counter)
+        counted.epoch, counted.version = epoch, version
         return counted
 
     async def _tally(self, batch: Batch, window: tuple[int, int],
-                     ranges: dict[TopicPartition, PartitionRange]) -> CountedBatch:
+                     ranges: dict[TopicPartition, PartitionRange], counter: Counter) -> CountedBatch:
         """Judge the records of ``batch`` that ``ranges`` cover (from each range's start).
 
         Pauses every ``_SLICE`` records to let the event loop run: the applier's Redis
@@ -364,7 +386,7 @@ class CountingWorker:
         outcomes: dict[str, int] = {}
         dead: list[DeadLetter] = []
         max_bytes = self.settings.max_message_bytes
-        add = self.counter.add
+        add = counter.add
         for tp, records in batch.items():
             covered = ranges.get(tp)
             if covered is None:
@@ -384,7 +406,7 @@ class CountingWorker:
                         dead.append(DeadLetter(tp, record, EventError(exc.reason, exc.detail)))
                         continue
                     outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        return CountedBatch(batch, window, tally, list(ranges.values()), outcomes, dead)
+        return CountedBatch(batch, window, tally, list(ranges.values()), outcomes, dead, counter, "")
 
     async def apply(self, counted: CountedBatch) -> None:
         """Dead-letter, apply to Redis, and queue the batch's offsets for commit."""
@@ -394,7 +416,7 @@ class CountingWorker:
             await self._retry("send to the dead-letter topic", lambda: sink.send(counted.dead))
         await self._retry("roll the 30-day leaderboards", lambda: self.store.roll_windows(self.clock()))
         started = time.perf_counter()
-        downloads = await self._apply(counted.tally, counted.ranges, counted.batch, counted.window)
+        downloads = await self._apply(counted)
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         self.partitions.applied(counted.ranges, counted.batch)
         if self.store.unreplicated:
@@ -413,15 +435,15 @@ class CountingWorker:
         not_counted = {k: n for k, n in counted.outcomes.items() if k not in (COUNTED, DATASET_CANDIDATE)}
         self.metrics.record_batch(read, not_counted, dead_by_reason, downloads)
 
-    async def _apply(self, tally: Tally, ranges: list[PartitionRange], batch: Batch,
-                     window: tuple[int, int]) -> int:
+    async def _apply(self, judged: CountedBatch) -> int:
         """Apply the tally; re-tally any shard whose markers the batch straddles.
 
         Raises StoreBehind when a shard holds less than the batch starts from (Redis lost
         writes): the shards that took the batch keep it, and counting again from the
         markers skips it there.
         """
-        outcomes = await self._retry("apply a batch", lambda: self.store.apply(tally, ranges))
+        tally, ranges, batch, window, version = judged.tally, judged.ranges, judged.batch, judged.window, judged.version
+        outcomes = await self._retry("apply a batch", lambda: self.store.apply(tally, ranges, version=version))
         counted = 0
         behind: set[str] = set()
         while outcomes:
@@ -440,10 +462,10 @@ class CountingWorker:
                 rest = await self._tally(batch, window, {
                     tp: PartitionRange(r.field, outcome.markers[r.field], r.end, r.base)
                     for tp, r in zip(batch, ranges, strict=True)
-                    if r.field in outcome.markers and outcome.markers[r.field] < r.end})
+                    if r.field in outcome.markers and outcome.markers[r.field] < r.end}, judged.counter)
                 if rest.ranges:
                     outcomes += await self._retry("apply a batch", lambda r=rest, s=outcome.shard:
-                                                  self.store.apply(r.tally, r.ranges, only_shard=s))
+                                                  self.store.apply(r.tally, r.ranges, only_shard=s, version=version))
         if behind:
             raise StoreBehind(behind)
         return counted

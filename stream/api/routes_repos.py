@@ -18,7 +18,8 @@ from stream.api.errors import NotFound
 from stream.api.responses import JsonResponse
 from stream.api.schemas import ERRORS, RepoDownloads, RepoInfo
 from stream.api.state import ApiState
-from stream.api.validation import EXPANDABLE, REPO_TYPE_OF_SEGMENT, day_range, parse_expand, repo_ref
+from stream.api.validation import EXPANDABLE, REPO_TYPE_OF_SEGMENT, day_range, parse_expand, parse_flag, repo_ref
+from stream.store.rule_versions import day_versions
 from stream.store.window import window_bounds
 
 REPO_NOT_FOUND = "Repository not found"
@@ -35,6 +36,8 @@ _RANGE_DOC = [
      "description": "First UTC day, YYYY-MM-DD (default: 29 days before end)"},
     {"name": "end", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
      "description": "Last UTC day, YYYY-MM-DD, included (default: today)"},
+    {"name": "rulesVersion", "in": "query", "required": False, "schema": {"type": "boolean"},
+     "description": "Say which download rules version(s) counted each day (default: false)"},
 ]
 
 
@@ -60,18 +63,27 @@ async def repo_info(state: ApiState, segment: str, org: str | None, name: str,
 
 
 async def repo_downloads(state: ApiState, segment: str, org: str | None, name: str,
-                         start: str | None, end: str | None) -> JsonResponse:
-    """Daily downloads over [start, end], zero-filled; the last 30 days by default."""
+                         start: str | None, end: str | None, versions: str | None = None) -> JsonResponse:
+    """Daily downloads over [start, end], zero-filled; the last 30 days by default. With
+    ``versions`` (``rulesVersion=true``), each day says the rules version(s) that counted it."""
     ref = repo_ref(segment, org, name)
     today = state.today()
     days = day_range(start, end, today)
+    with_versions = parse_flag(versions, "rulesVersion")
     reader = await state.reader()
     found = await reader.repo_counts(ref.repo_type, ref.repo, days.start, days.end, today)
     if found is None:
         raise NotFound(REPO_NOT_FOUND)
+    daily: list[dict[str, Any]] = [{"date": day, "downloads": n} for day, n in found.daily.items()]
+    shards = await reader.shards() if with_versions else None
+    if shards is not None:
+        counted_by = await day_versions(reader.client, shards, ref.key, list(found.daily))
+        for entry in daily:
+            if entry["date"] in counted_by:
+                entry["rulesVersion"] = ",".join(counted_by[entry["date"]].split())
     return JsonResponse({
         "id": ref.repo, "repoType": ref.repo_type, "start": days.start.isoformat(), "end": days.end.isoformat(),
-        "daily": [{"date": day, "downloads": n} for day, n in found.daily.items()],
+        "daily": daily,
     })
 
 
@@ -93,11 +105,13 @@ def _add_routes(router: APIRouter, segment: str) -> None:
 
     async def downloads(request: Request, org: str, name: str) -> JsonResponse:
         query = request.query_params
-        return await repo_downloads(request.app.state.api, segment, org, name, query.get("start"), query.get("end"))
+        return await repo_downloads(request.app.state.api, segment, org, name, query.get("start"), query.get("end"),
+                                    query.get("rulesVersion"))
 
     async def legacy_downloads(request: Request, name: str) -> JsonResponse:
         query = request.query_params
-        return await repo_downloads(request.app.state.api, segment, None, name, query.get("start"), query.get("end"))
+        return await repo_downloads(request.app.state.api, segment, None, name, query.get("start"), query.get("end"),
+                                    query.get("rulesVersion"))
 
     async def info(request: Request, org: str, name: str) -> JsonResponse:
         return await repo_info(request.app.state.api, segment, org, name, expand_of(request))

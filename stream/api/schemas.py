@@ -21,6 +21,8 @@ class RepoInfo(BaseModel):
 class DailyCount(BaseModel):
     date: str = Field(examples=["2026-11-22"])
     downloads: int
+    rulesVersion: str | None = Field(None, examples=["9d7fd5f0ec1e"], description=(
+        "With rulesVersion=true: the download rules version(s) that counted that day, comma-separated"))
 
 
 class RepoDownloads(BaseModel):

@@ -132,6 +132,15 @@ def optional_day_range(start: str | None, end: str | None, today: date) -> DayRa
     return day_range(start, end, today)
 
 
+def parse_flag(value: str | None, what: str) -> bool:
+    """An optional yes/no parameter: ``true``/``1`` or ``false``/``0`` (absent: no)."""
+    if value is None or value in ("false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise BadRequest(f"invalid {what} {_shown(value)}: expected true or false")
+
+
 def parse_sort(value: str | None) -> Sort:
     """``downloads`` (last 30 days, the default) or ``downloadsAllTime``."""
     if value is None or value == "downloads":

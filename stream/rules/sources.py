@@ -53,9 +53,10 @@ def read_shipped_json() -> dict[str, Any]:
     return data
 
 
-def load_shipped() -> ShippedData:
-    """Read and shape-check the shipped rules data."""
-    data = read_shipped_json()
+def load_shipped(data: dict[str, Any] | None = None) -> ShippedData:
+    """Read and shape-check the shipped rules data (``data``: a copy of that file's
+    content, as a rules version recorded it; default: the installed file)."""
+    data = read_shipped_json() if data is None else data
 
     def need(key: str, kind: type) -> Any:
         value = data.get(key)
@@ -96,25 +97,39 @@ def load_operator_file(path: str | os.PathLike[str]) -> dict[str, RuleSpec]:
 
     Format: a top-level ``libraries`` mapping of library name to either
     ``{"countDownloads": "<query>"}`` (null: use the default query files) or
-    ``{"filter": {<JSON bool filter>}}``. Keys starting with ``_`` are comments.
+    ``{"filter": {<JSON bool filter>}}``; an optional ``name`` for the rules version it
+    makes (see :func:`operator_name`). Keys starting with ``_`` are comments.
     Raises :class:`ConfigError` for an unreadable or unparsable file and
     :class:`RuleError` (naming the file and library) for a malformed entry.
     """
     file = Path(path)
-    origin = f"operator file {str(file)!r}"
     try:
         text = file.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {origin}: {exc}") from None
+        raise ConfigError(f"cannot read operator file {str(file)!r}: {exc}") from None
+    return parse_operator_rules(text, str(file), is_json(file))
+
+
+def is_json(path: str | os.PathLike[str]) -> bool:
+    """Whether an operator rules file is read as JSON (by its name), else YAML."""
+    return Path(path).suffix.lower() == ".json"
+
+
+def parse_operator_rules(text: str, where: str, json_format: bool) -> dict[str, RuleSpec]:
+    """The rules of an operator file's ``text`` (see :func:`load_operator_file`); ``where``
+    names the file in errors."""
+    origin = f"operator file {where!r}"
     try:
-        data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if json_format else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot parse {origin}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping with a 'libraries' key")
-    unknown = sorted(str(k) for k in data if k != "libraries" and not str(k).startswith("_"))
+    unknown = sorted(str(k) for k in data if k not in ("libraries", "name") and not str(k).startswith("_"))
     if unknown:
-        raise ConfigError(f"{origin}: unknown top-level key(s) {unknown} (expected 'libraries')")
+        raise ConfigError(f"{origin}: unknown top-level key(s) {unknown} (expected 'libraries', 'name')")
+    if not isinstance(data.get("name", ""), str):
+        raise ConfigError(f"{origin}: 'name' (the rules version's name) must be a string")
     libraries = data.get("libraries")
     if not isinstance(libraries, dict):
         raise ConfigError(f"{origin}: 'libraries' must be a mapping of library name to rule")
@@ -140,3 +155,11 @@ def load_operator_file(path: str | os.PathLike[str]) -> dict[str, RuleSpec]:
                 raise RuleError(f"{origin}: countDownloads must be a string or null", library=name)
             specs[name] = RuleSpec(name, "query", query, origin)
     return specs
+
+
+def operator_name(text: str, json_format: bool) -> str | None:
+    """The ``name`` an operator file gives its rules version, if any (a file already checked
+    by :func:`parse_operator_rules`)."""
+    data = json.loads(text) if json_format else yaml.safe_load(text)
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else None

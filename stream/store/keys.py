@@ -17,6 +17,16 @@ key                                     type     holds
 ``hc:{N}:pos``                          hash     ``<topic>:<partition>`` -> next position not applied
 ``hc:{N}:applied``                      hash     earlier layout: last offset applied (read once, to carry over)
 ``hc:{N}:seen:<bucket>``                set      dataset dedupe: 12-byte digests of (dataset, user)
+``hc:{N}:rules``                        hash     rules versions: ``<topic>:<partition>`` -> version of its last batch;
+                                                 ``<topic>:<partition>@<position>`` -> version counting from there;
+                                                 ``<type>/<day>`` -> versions that counted there (space-separated)
+``hc:rules:versions``                   hash     version -> JSON of what it is built from (``stream.rules.versions``)
+``hc:recount:<id>``                     hash     a recount generation: state, rules, fences, report
+``hc:recounts``                         zset     recount id -> created (epoch ms)
+``hc:{N}:rc:<id>``                      hash     a recount's shadow: ``<repo>|<day>`` -> packed old/new figures
+``hc:{N}:rc:<id>:u:<repo>:<day>``       HLL      a recount's downloaders of a repo-day under the new rules
+``hc:{N}:rc:<id>:was:<repo>:<day>``     HLL      the live downloaders an applied recount replaced (for undo)
+``hc:{N}:rc:<id>:s``                    hash     per chunk of the shadow: ``a`` applied, ``u`` undone
 ``hc:{N}:bd:<type>:<repo>:<day>``       hash     ``c:``/``k:``/``g:``/``f:`` + class, client, country, file -> n;
                                                  ``p:<path>`` -> candidate requests not counted, ``l`` -> library
 ``hc:{N}:u:<type>:<repo>:<day>``        HLL      the day's downloaders (``PFCOUNT``)
@@ -92,6 +102,40 @@ def legacy_applied(shard: int) -> str:
 
 def seen(shard: int, bucket: int) -> str:
     return f"hc:{{{shard}}}:seen:{bucket}"
+
+
+def rules(shard: int) -> str:
+    """The shard's record of rules versions: per partition, its switch points, per type-day."""
+    return f"hc:{{{shard}}}:rules"
+
+
+RULE_VERSIONS: Final = "hc:rules:versions"
+RECOUNTS: Final = "hc:recounts"
+
+
+def recount(recount_id: str) -> str:
+    return f"hc:recount:{recount_id}"
+
+
+def shadow(shard: int, recount_id: str) -> str:
+    return f"hc:{{{shard}}}:rc:{recount_id}"
+
+
+def shadow_downloaders(shard: int, recount_id: str, repo_key: str, day_name: str) -> str:
+    return f"hc:{{{shard}}}:rc:{recount_id}:u:{repo_key}:{day_name}"
+
+
+def shadow_saved(shard: int, recount_id: str, repo_key: str, day_name: str) -> str:
+    return f"hc:{{{shard}}}:rc:{recount_id}:was:{repo_key}:{day_name}"
+
+
+def shadow_state(shard: int, recount_id: str) -> str:
+    return f"hc:{{{shard}}}:rc:{recount_id}:s"
+
+
+def shadow_pattern(shard: int, recount_id: str) -> str:
+    """Every key of one shard's shadow of a recount (for SCAN)."""
+    return f"hc:{{{shard}}}:rc:{recount_id}*"
 
 
 def breakdown(shard: int, repo_key: str, day_name: str) -> str:

@@ -46,6 +46,7 @@ class Script:
 APPLY = Script.named("apply.lua")
 ROLL = Script.named("roll.lua")
 FOLD = Script.named("fold.lua")
+RECOUNT = Script.named("recount.lua")
 
 
 async def run(client: RedisClient, commands: Sequence[Command], scripts: Iterable[Script],

@@ -168,8 +168,11 @@ class CounterStore:
             )
 
     async def apply(self, tally: Tally, ranges: list[PartitionRange],
-                    only_shard: int | None = None) -> list[ShardOutcome]:
+                    only_shard: int | None = None, version: str = "") -> list[ShardOutcome]:
         """Apply ``tally`` with its ranges to every shard (to ``only_shard`` alone if given).
+
+        ``version``, the rules version that judged the batch, is recorded with it: per
+        partition where it starts, per type and day that it counted there.
 
         With ``min_replicas``, each master written to is then asked to confirm (``WAIT``)
         that as many replicas hold the writes; a master that cannot in
@@ -181,7 +184,7 @@ class CounterStore:
         calls = self._build_calls(tally, ranges, only_shard)
         new_by_org = self._new_by_org(tally)
         commands: list[Command] = [("SADD", keys.org_repos(org), *members) for org, members in new_by_org.items()]
-        commands += [APPLY.call(call.keys, self._args(call, ranges)) for call in calls]
+        commands += [APPLY.call(call.keys, self._args(call, ranges, version)) for call in calls]
         waits = replica_waits(self.client, [call.keys[0] for call in calls], self.min_replicas,
                               self.replica_wait_ms) if self.min_replicas else []
         replies = await run(self.client, commands + waits, _SCRIPTS, tolerated=len(waits))
@@ -234,7 +237,7 @@ class CounterStore:
     def _build_calls(self, tally: Tally, ranges: list[PartitionRange],
                      only_shard: int | None) -> list[_ShardCall]:
         # Every shard gets a call, downloads or none, so that every marker moves.
-        calls = {shard: _ShardCall(shard, [keys.position(shard), keys.meta(shard)])
+        calls = {shard: _ShardCall(shard, [keys.position(shard), keys.meta(shard), keys.rules(shard)])
                  for shard in ([only_shard] if only_shard is not None else range(self.shards))}
 
         grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
@@ -300,7 +303,7 @@ class CounterStore:
         keep_ms = int(self.lateness.total_seconds() * 1000) + DAY_MS
         return ((bucket + 1) * DEDUPE_BUCKET_MS + keep_ms) // 1000
 
-    def _args(self, call: _ShardCall, ranges: list[PartitionRange]) -> list[bytes]:
+    def _args(self, call: _ShardCall, ranges: list[PartitionRange], version: str) -> list[bytes]:
         # One msgpack argument instead of thousands: packing arguments one by one is
         # what a Python Redis client spends its time on.
         types = [(t, call.key(keys.window(call.shard, t)), call.key(keys.all_time(call.shard, t)))
@@ -311,6 +314,7 @@ class CounterStore:
             types,
             call.incr,
             call.uncounted,
+            version,
         ))]
 
     @staticmethod

@@ -15,10 +15,10 @@
 -- So a replayed or concurrent (zombie) batch never counts twice, and a lost write is
 -- never skipped over.
 --
--- KEYS[1] pos hash, KEYS[2] window meta hash, KEYS[3..] every other key the call
--- touches, named by index in the payload: per-repo hashes, window and all-time zsets,
+-- KEYS[1] pos hash, KEYS[2] window meta hash, KEYS[3] rules-versions hash, KEYS[4..] every
+-- other key the call touches, named by index in the payload: per-repo hashes, window and all-time zsets,
 -- day zsets, dedupe sets. All of them carry the shard's hash tag: one slot.
--- ARGV[1] msgpack payload: {parts, expire, types, incr, uncounted}
+-- ARGV[1] msgpack payload: {parts, expire, types, incr, uncounted, version}
 --   parts  {{field, from, to, base}, ...}
 --   expire {{key idx, expire-at unix s}, ...}
 --   types  {{type, window key idx, all-time key idx}, ...}
@@ -32,12 +32,17 @@
 --          candidates that did not count, by path (p: fields of the day's breakdown hash); the
 --          first time a worker writes a model-day, also its library (l) and the model in that
 --          day's index of such models.
+--   version   the rules version that judged the batch ('' records none): the rules hash
+--          keeps, per partition, the version of its last batch and, where that changes,
+--          '<partition>@<from>' -> the version counting from there (the switch point); and
+--          per '<type>/<day>' the versions that counted downloads there.
 -- Returns {'ok', counted, duplicates} | {'dup'} | {'gap' | 'conflict', marker1, marker2, ...}
 -- (a missing marker is returned as -1).
 
 local pos = KEYS[1]
 local payload = cmsgpack.unpack(ARGV[1])
-local parts, expire, types, incr, uncounted = payload[1], payload[2], payload[3], payload[4], payload[5]
+local parts, expire, types, incr, uncounted, version = payload[1], payload[2], payload[3], payload[4], payload[5],
+  payload[6] or ''
 
 local markers, stored = {}, {}
 local fresh, stale, gap = 0, 0, false
@@ -73,6 +78,7 @@ local function add_downloaders(hll, users)
 end
 
 local counted, duplicates = 0, 0
+local counted_days = {}  -- type -> {day -> true}: where this batch counted downloads
 for _, e in ipairs(incr) do
   local t, repo, dayset, member, day, n, members = e[1], KEYS[e[2]], KEYS[e[3]], e[4], e[5], e[6], e[7]
   local bd, hll = e[8] > 0 and KEYS[e[8]], e[9] > 0 and KEYS[e[9]]
@@ -104,6 +110,9 @@ for _, e in ipairs(incr) do
       redis.call('ZINCRBY', window[t], n, member)
     end
     counted = counted + n
+    local days = counted_days[t]
+    if not days then days = {}; counted_days[t] = days end
+    days[day] = true
   end
 end
 
@@ -113,6 +122,29 @@ for _, u in ipairs(uncounted) do
   if u[3] then
     redis.call('HSET', key, 'l', u[3])
     redis.call('SADD', KEYS[u[4]], u[5])
+  end
+end
+
+if version ~= '' then
+  local rules = KEYS[3]
+  for t, days in pairs(counted_days) do
+    for day in pairs(days) do
+      local field = t .. '/' .. day
+      local have = redis.call('HGET', rules, field)
+      if not have then
+        redis.call('HSET', rules, field, version)
+      elseif not string.find(' ' .. have .. ' ', ' ' .. version .. ' ', 1, true) then
+        redis.call('HSET', rules, field, have .. ' ' .. version)
+      end
+    end
+  end
+  local names = {}
+  for i, part in ipairs(parts) do names[i] = part[1] end
+  local current = redis.call('HMGET', rules, unpack(names))
+  for i, part in ipairs(parts) do
+    if current[i] ~= version then
+      redis.call('HSET', rules, part[1], version, part[1] .. '@' .. part[2], version)
+    end
   end
 end
 
