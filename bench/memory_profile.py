@@ -51,7 +51,7 @@ def _short(frame: tracemalloc.Frame) -> str:
 
 async def _count(workload: Workload, metadata_topic: str, snapshot_every: float) -> dict[str, Any]:
     settings = workload.settings_for("bench-memory-profile", metadata_topic=metadata_topic)
-    workload.flush_redis()
+    await asyncio.to_thread(workload.flush_redis)  # it runs a loop of its own
     worker = CountingWorker(settings, load_registry())
     task = asyncio.create_task(worker.run())
     await worker.started.wait()

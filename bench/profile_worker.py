@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bench.workload import Workload, prepared
 from stream import kafka
+from stream.deadletters import DeadLetterSink
 from stream.rules import load_registry
 from stream.worker import Batch, CountingWorker
 
@@ -60,14 +61,16 @@ async def fetch_batches(workload: Workload) -> list[Batch]:
 
 
 async def _fresh_worker(workload: Workload) -> tuple[CountingWorker, AIOKafkaProducer]:
-    workload.flush_redis()
+    await asyncio.to_thread(workload.flush_redis)  # it runs a loop of its own
     worker = CountingWorker(workload.settings_for("bench-profile"), load_registry())
     for key, value in workload.metadata:
         worker.libraries.apply(key.encode(), None if value is None else orjson.dumps(value))
     await worker.connect()
     producer = kafka.producer(workload.settings.kafka, linger_ms=5)
     await producer.start()
-    worker._producer = producer  # the dead-letter producer the worker's run() would have started
+    # The dead-letter producer and sink the worker's run() would have started.
+    worker._producer = producer
+    worker._dead_letters = DeadLetterSink(producer, worker.settings.dlq_topic, worker.settings.dlq_keep_bytes)
     return worker, producer
 
 
