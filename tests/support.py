@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import shutil
 import threading
 import time
@@ -183,6 +184,13 @@ def assert_exact(settings: Settings, expected: Expected | dict) -> None:
         assert_analytics(settings, expected.analytics)
 
 
+def hll_tolerance(exact: int) -> int:
+    """How far a HyperLogLog's count of ``exact`` distinct items may be off: three standard
+    errors of Redis's HLL (0.81%), and at least 2. One standard error would fail about one
+    repo-day in three."""
+    return max(2, math.ceil(3 * 0.0081 * exact))
+
+
 def assert_analytics(settings: Settings, expected: dict[str, dict[str, dict]]) -> None:
     """Every repo-day's breakdowns and uncounted requests equal the reference's, and the
     library that judged them; its unique downloaders too, within the HyperLogLog's error;
@@ -205,7 +213,7 @@ def assert_analytics(settings: Settings, expected: dict[str, dict[str, dict]]) -
                        for d, p in {**prefixes, "uncounted": keys.UNCOUNTED_PATH}.items()}
                 library = fields.get(keys.UNCOUNTED_LIBRARY) or None
                 if (got != {d: want[d] for d in got} or (want["uncounted"] and library != want["library"])
-                        or abs(uniques - want["uniques"]) > max(2, want["uniques"] // 100)):
+                        or abs(uniques - want["uniques"]) > hll_tolerance(want["uniques"])):
                     wrong.append((repo_key, day, got, library, uniques, want))
         stored = sum(1 for _ in client.scan_iter(match="hc:{*}:bd:*"))
     assert not wrong, f"{len(wrong)} repo-days differ, e.g. {wrong[:2]}"

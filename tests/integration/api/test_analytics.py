@@ -26,6 +26,7 @@ from stream.store.connect import RedisConfig, connect
 from stream.store.folding import fold_closed_days
 from stream.store.keys import UNCOUNTED_TOP
 from tests.integration.api.support import ApiClient, Filled, fill
+from tests.support import hll_tolerance
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +117,7 @@ def test_uniques_equal_the_reference_within_the_hll_error(filled: Filled, api: R
             figures = filled.analytics[f"{repo_type}:{repo}"]  # type: ignore[index]
             for day in body["daily"]:
                 exact = figures.get(day["date"], {}).get("uniques", 0)
-                assert abs(day["uniqueDownloaders"] - exact) <= max(1, exact // 50), (repo, day, exact)
+                assert abs(day["uniqueDownloaders"] - exact) <= hll_tolerance(exact), (repo, day, exact)
             assert body["uniqueDownloaders"] <= sum(d["uniqueDownloaders"] for d in body["daily"])
 
 
