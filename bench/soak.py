@@ -277,7 +277,7 @@ def run(minutes: float, workers: int = 3, rate: float = 3000.0, seed: int = 9,
                                   now=datetime.now(UTC), lateness=timedelta(days=7))
     expected = reference.counts
     wrong = [k for k in expected.keys() | actual.keys() if expected.get(k) != actual.get(k)]
-    rejected = reference.stats.get("malformed", 0) + reference.stats.get("out_of_window", 0)
+    rejected = reference.dead_lettered
     missing_dead = traffic.labelled_bad - dead
     tally = soak.tally
     verdict = {

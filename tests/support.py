@@ -19,7 +19,7 @@ from aiokafka import TopicPartition
 from stream import kafka
 from stream.devstack import ManagedProcess, Stack, free_port, wait_ready, worker_process
 from stream.kafka import KafkaConnection
-from stream.reference import Result, run
+from stream.reference import run
 from stream.reference.analytics import Analytics
 from stream.settings import Settings
 from stream.simulate import Simulation
@@ -222,9 +222,6 @@ def assert_analytics(settings: Settings, expected: dict[str, dict[str, dict]]) -
     assert stored == want_keys, f"Redis holds {stored} breakdown hashes, the reference {want_keys}"
 
 
-def dead_letters(reference: Result) -> int:
-    """How many of the reference's lines the worker must dead-letter (``dead:<reason>``)."""
-    return sum(n for outcome, n in reference.stats.items() if outcome.startswith("dead:"))
 def save_snapshot(port: int, data: Path) -> Path:
     """``BGSAVE`` the Redis on ``port`` (its files in ``data``), wait for it, and keep a copy
     of the file: that Redis as it is at this moment."""

@@ -52,6 +52,11 @@ class Result:
     counts: dict[str, dict[str, Any]]
     stats: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def dead_lettered(self) -> int:
+        """How many lines the worker must dead-letter (the ``dead:<reason>`` outcomes)."""
+        return sum(n for outcome, n in self.stats.items() if outcome.startswith("dead:"))
+
 
 def _library_of(value: object) -> str | None:
     """The library a metadata value names: a dict's library_name, a bare name, or None."""

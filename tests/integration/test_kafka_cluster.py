@@ -29,7 +29,6 @@ from tests.support import (
     Feeder,
     ProgressWatch,
     create_topics,
-    dead_letters,
     isolated_settings,
     read_topic,
     send,
@@ -83,7 +82,7 @@ def test_leader_changes_under_load_stay_exact(cluster: KafkaCluster, cluster_set
     reference = run(sent, metadata=list(sim.metadata()), now=now)
     assert snapshot(settings) == reference.counts
     # At least once: a batch replayed after a lost commit sends its dead letters again.
-    bad = dead_letters(reference)
+    bad = reference.dead_lettered
     letters = read_topic(settings, settings.dlq_topic, expected=lambda got: len(_originals(got)) >= bad)
     assert bad > 0 and len(_originals(letters)) == bad
 

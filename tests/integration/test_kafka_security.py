@@ -31,7 +31,6 @@ from stream.reference import run
 from stream.settings import Settings
 from stream.simulate import Simulation
 from tests.support import (
-    dead_letters,
     end_offsets,
     isolated_settings,
     read_topic,
@@ -124,7 +123,7 @@ def test_worker_counts_exactly_over_sasl_ssl_with_only_its_acls(secured: Secured
     sim = Simulation(seed=SEED, repos=REPOS, now=NOW, bad_fraction=0.01)
     values = [r.value for r in sim.records(EVENTS)]
     reference = run(values, metadata=list(sim.metadata()), now=NOW)
-    bad = dead_letters(reference)
+    bad = reference.dead_lettered
     ends = end_offsets(admin, s.events_topic, 4)
     assert sum(ends.values()) == EVENTS
     worker = start_worker(s, workdir)

@@ -131,6 +131,33 @@ def test_sigterm_exits_zero_in_time_and_loses_nothing(settings, workdir):
     assert_exact(settings, expected)
 
 
+def test_sigterm_while_redis_is_frozen_still_exits_in_time(settings, workdir, stack):
+    # A deploy during a Redis stall: the batch in flight cannot finish, yet the process
+    # must be gone within the 10 s a rolling deploy grants (then comes SIGKILL). Nothing
+    # unapplied was committed, so the successor counts it once Redis is back.
+    assert stack.redis is not None, "this test needs the embedded Redis it can stop"
+    records, expected = simulated(settings, 60_000, seed=8)
+    feeder = Feeder(settings, records, rate=8_000).start()
+    worker = start_worker(settings, workdir, name="old")
+    time.sleep(3)
+    stack.redis.signal(signal.SIGSTOP)
+    try:
+        time.sleep(0.5)
+        began = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=15) == 0
+        took = time.monotonic() - began
+    finally:
+        stack.redis.signal(signal.SIGCONT)
+    assert took < 10, f"the worker took {took:.1f} s to exit after SIGTERM"
+    successor = start_worker(settings, workdir, name="new")
+    try:
+        wait_committed(settings, feeder.join())
+    finally:
+        successor.stop()
+    assert_exact(settings, expected)
+
+
 @pytest.mark.smoke
 def test_broker_frozen_mid_stream_stays_exact(settings, workdir, stack):
     # Fetches and commits time out while the broker is frozen; the worker must neither die
