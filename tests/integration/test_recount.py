@@ -207,19 +207,29 @@ def _day(request: RefRequest) -> str:
     return datetime.fromtimestamp(request.ts_ms // 86_400_000 * 86_400, UTC).date().isoformat()
 
 
-def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
+def _month(stack, workdir: Path, name: str, rules_file: Path, seed: int, repos: int,
+           events: int) -> tuple[Settings, Simulation, datetime, list]:
+    """Redis emptied; the old and new rules files written (``old.yaml``, ``new.yaml``) and
+    ``rules_file``, the worker's, holding the old rules; topics of 4 partitions with the
+    metadata of a simulated month sent, and its events (not sent)."""
     redis.Redis.from_url(stack.redis_url).flushall()
-    old_file, new_file, rules_file = workdir / "old.yaml", workdir / "new.yaml", workdir / "rules.yaml"
-    _write_rules(old_file, OLD_RULES)
-    _write_rules(new_file, NEW_RULES)
+    _write_rules(workdir / "old.yaml", OLD_RULES)
+    _write_rules(workdir / "new.yaml", NEW_RULES)
     _write_rules(rules_file, OLD_RULES)
-    settings = isolated_settings(stack, "recount", lateness_days=LATENESS_DAYS, rules_file=str(rules_file),
+    settings = isolated_settings(stack, name, lateness_days=LATENESS_DAYS, rules_file=str(rules_file),
                                  rules_name="before")
     now = datetime.now(UTC)
-    sim = Simulation(seed=41, repos=800, now=now, days=30, bad_fraction=0.01, lateness=timedelta(days=LATENESS_DAYS))
+    sim = Simulation(seed=seed, repos=repos, now=now, days=30, bad_fraction=0.01,
+                     lateness=timedelta(days=LATENESS_DAYS))
     create_topics(settings, partitions=4)
     send(settings, settings.metadata_topic, sim.metadata_records())
-    month = [(r.key, r.value) for r in sim.records(16_000)]
+    return settings, sim, now, [(r.key, r.value) for r in sim.records(events)]
+
+
+def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
+    rules_file = workdir / "rules.yaml"
+    settings, sim, now, month = _month(stack, workdir, "recount", rules_file, seed=41, repos=800, events=16_000)
+    old_file, new_file = workdir / "old.yaml", workdir / "new.yaml"
     history = History(settings, sim, now, old_file, new_file)
 
     worker = start_worker(settings, workdir)
@@ -395,17 +405,9 @@ def test_recount_jobs_give_the_same_shadow_and_report(stack, workdir: Path) -> N
     very shadow and report of ``--jobs 1``, from Kafka and from archives. The archives are
     out of order (the newest days first) under a short lateness, so the second job's share
     is judged by a watermark it could not see: the parent must judge it again."""
-    redis.Redis.from_url(stack.redis_url).flushall()
-    old_file, new_file = workdir / "old.yaml", workdir / "new.yaml"
-    _write_rules(old_file, OLD_RULES)
-    _write_rules(new_file, NEW_RULES)
-    settings = isolated_settings(stack, "recount-jobs", lateness_days=LATENESS_DAYS, rules_file=str(old_file),
-                                 rules_name="before")
-    now = datetime.now(UTC)
-    sim = Simulation(seed=43, repos=600, now=now, days=30, bad_fraction=0.01, lateness=timedelta(days=LATENESS_DAYS))
-    create_topics(settings, partitions=4)
-    send(settings, settings.metadata_topic, sim.metadata_records())
-    month = [(r.key, r.value) for r in sim.records(12_000)]
+    settings, _, now, month = _month(stack, workdir, "recount-jobs", workdir / "old.yaml", seed=43, repos=600,
+                                     events=12_000)
+    new_file = workdir / "new.yaml"
     worker = start_worker(settings, workdir)
     try:
         wait_committed(settings, send(settings, settings.events_topic, month))
