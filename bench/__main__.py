@@ -199,6 +199,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     soak.add_argument("--rate", type=float, default=3000.0, help="soak: events per second produced [3000]")
     soak.add_argument("--seed", type=int, default=9, help="soak: seed of the traffic and of the chaos [9]")
     parser.add_argument("--events", type=int, default=1_000_000, help="recount: events of the month [1,000,000]")
+    parser.add_argument("--jobs", type=int, help="recount: processes of the parallel runs (each source is also "
+                                                 "recounted with one) [the cores]")
     return parser.parse_args(argv)
 
 
@@ -273,7 +275,7 @@ def _publish_section(args: argparse.Namespace, name: str, page: str, results: di
 def recount(args: argparse.Namespace) -> int:
     from bench import recount_bench
 
-    command = f"python -m bench recount --events {args.events}"
+    command = f"python -m bench recount --events {args.events}" + (f" --jobs {args.jobs}" if args.jobs else "")
     workdir = Path(tempfile.mkdtemp(prefix="hubcounter-bench-"))
     try:
         results = recount_bench.main(args, log, workdir)

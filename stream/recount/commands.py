@@ -24,6 +24,7 @@ from stream.errors import HubcounterError
 from stream.options import settings_options
 from stream.recount import job, shadow
 from stream.recount.judge import Period
+from stream.recount.parallel import default_jobs
 from stream.recount.report import FORMATS, render
 from stream.settings import Settings
 from stream.store.connect import RedisClient, RedisConfig, connect
@@ -69,6 +70,9 @@ def _say(text: str) -> None:
               help="kafka (the events topic) or NDJSON archive files, gzip or not (repeat for several) [kafka].")
 @click.option("--old-version", help="The rules version that counted events recorded without one "
                                     "(or that counted the archives' events).")
+@click.option("--jobs", type=click.IntRange(1, 256), default=None,
+              help="Processes that read and judge the events (Kafka partitions or archive files are shared "
+                   "out) [the cores].")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="How the diff report is printed.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
@@ -84,8 +88,8 @@ def _say(text: str) -> None:
               help="How long an applied recount can be undone.")
 @settings_options
 def recount(new_rules: str | None, no_rules_file: bool, first: str | None, last: str | None, libraries: str | None,
-            sources: tuple[str, ...], old_version: str | None, fmt: str, report_path: str | None, top: int,
-            do_apply: bool, the_id: str | None, undo_id: str | None, discard_id: str | None, listing: bool,
+            sources: tuple[str, ...], old_version: str | None, jobs: int | None, fmt: str, report_path: str | None,
+            top: int, do_apply: bool, the_id: str | None, undo_id: str | None, discard_id: str | None, listing: bool,
             versions: bool, keep_days: int, settings: Settings) -> None:
     """Count history again under new download rules into a shadow; diff, apply, undo."""
     if listing:
@@ -115,7 +119,7 @@ def recount(new_rules: str | None, no_rules_file: bool, first: str | None, last:
     try:
         request = job.Request(new_rules, settings.rules_name, Period(period_first, period_last),
                               tuple(n.strip() for n in libraries.split(",") if n.strip()) if libraries else None,
-                              job.parse_sources(sources), old_version)
+                              job.parse_sources(sources), old_version, jobs or default_jobs())
     except (ValueError, HubcounterError) as exc:
         raise click.UsageError(str(exc)) from None
     report = _run(settings, lambda client: job.recount(client, settings, request, _say))

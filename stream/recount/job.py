@@ -8,9 +8,11 @@ rules' version, in the versions registry): the live counters change only in
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from stream.classes import load_classifier
@@ -18,7 +20,7 @@ from stream.errors import ConfigError
 from stream.facets import Facets
 from stream.metadata import LibraryMap, MetadataFeed
 from stream.partitions import field_of
-from stream.recount import shadow
+from stream.recount import parallel, shadow
 from stream.recount.changes import changes
 from stream.recount.cutover import cutover
 from stream.recount.judge import UNKNOWN, Judge, Period
@@ -33,7 +35,7 @@ from stream.recount.plan import (
     versions_in,
 )
 from stream.recount.report import build, live_counts
-from stream.recount.sources import partitions_of, read_archives, read_kafka, spans
+from stream.recount.sources import Span, partitions_of, read_archives, read_kafka, spans
 from stream.rules.versions import load_rules
 from stream.settings import Settings
 from stream.store import keys
@@ -54,6 +56,7 @@ class Request:
     libraries: tuple[str, ...] | None = None
     sources: tuple[str, ...] = (KAFKA,)
     old_version: str | None = None  # the version of records counted before versions were recorded
+    jobs: int = 1  # processes that read and judge (stream.recount.parallel)
 
     @property
     def from_kafka(self) -> bool:
@@ -154,20 +157,35 @@ async def recount(client: RedisClient, settings: Settings, request: Request,
     say(f"recount {the_id}: loading the repo metadata")
     libraries = await load_libraries(settings)
     facets = Facets(load_classifier(settings.classes_file)) if settings.analytics else None
-    judge = Judge(plan.new_rules, plan.old_rules, libraries.library_of, plan.affected, request.period,
-                  settings.lateness, facets, settings.max_message_bytes)
+
+    def fresh() -> Judge:
+        return Judge(plan.new_rules, plan.old_rules, libraries.library_of, plan.affected, request.period,
+                     settings.lateness, facets, settings.max_message_bytes)
+
+    judge = fresh()
     started = datetime.now(UTC)
 
     def counted(read: int) -> None:
         elapsed = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
-        say(f"recount {the_id}: {read:,} events read ({read / elapsed:,.0f}/s)")
+        by = f" by job {os.getpid()}" if request.jobs > 1 else ""
+        say(f"recount {the_id}: {read:,} events read{by} ({read / elapsed:,.0f}/s)")
 
     if plan.everything or plan.libraries:
         if request.from_kafka:
             todo = await spans(settings.kafka, tps, request.period.start_ms, plan.read_to())
-            read = await read_kafka(settings.kafka, todo, judge, plan.kafka_placement(), counted, settings.check_crcs)
+            at_fence = plan.kafka_placement()
+
+            def read_partitions(part: Sequence[Span], into: Judge) -> int:
+                return asyncio.run(read_kafka(settings.kafka, part, into, at_fence, counted, settings.check_crcs))
+
+            read = await parallel.judge_kafka(todo, request.jobs, fresh, read_partitions, judge)
         else:
-            read = read_archives(request.sources, judge, plan.archive_placement(), counted)
+            archived = plan.archive_placement()
+
+            def read_files(part: Sequence[str | Path], into: Judge) -> int:
+                return read_archives(part, into, archived, counted)
+
+            read = await parallel.judge_archives(request.sources, request.jobs, fresh, read_files, judge)
     else:
         read = 0
         say("no library's rule differs between the rules that counted this history and the new rules")

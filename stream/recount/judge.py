@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from stream.counting import COUNTED, DAY_MS, DEDUPE_BUCKET_MS, MAX_AHEAD, Counter, Rules, Tally
 from stream.errors import EventError
@@ -29,6 +29,7 @@ from stream.facets import Facets
 AFTER_FENCE: Final = "\0after"  # placement: counted after the fence, by the live worker (kept)
 _AHEAD_MS: Final = MAX_AHEAD // timedelta(milliseconds=1)
 _CONFIG_SUFFIXES: Final = (".json", ".yaml", ".yml")
+_UNSEEN: Final = object()  # a repo whose library was not looked up yet
 
 # Outcomes of one read event, for the report's accounting of what was read.
 DEAD, OTHER_TYPE, OUTSIDE, UNAFFECTED, AFTER, UNKNOWN, JUDGED = (
@@ -66,6 +67,7 @@ def _ms(day: date) -> int:
 
 Placement = Callable[[str, str, int], str | None]
 """(repo key, source field, position) -> the version that counted it, AFTER_FENCE, or None (unknown)."""
+_NO_TIME: Final = 1 << 62  # later than any event time: no event was judged yet
 
 
 @dataclass(slots=True)
@@ -75,6 +77,17 @@ class LibraryFigures:
     files: dict[str, list[int]] = field(default_factory=dict)  # path -> [before, after]
     # (repo, downloader, bucket) -> [before, after, config files before, config files after]
     loads: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
+
+    def merge(self, other: LibraryFigures) -> None:
+        """Add ``other``'s figures (of other events) to these."""
+        for name, (before, after) in other.files.items():
+            counts = self.files.setdefault(name, [0, 0])
+            counts[0] += before
+            counts[1] += after
+        for slot, load in other.loads.items():
+            mine = self.loads.setdefault(slot, [0, 0, 0, 0])
+            for i, n in enumerate(load):
+                mine[i] += n
 
     def repeats(self) -> dict[str, int]:
         """Downloads counted beyond the first of a load, and how many of those repeats were
@@ -86,6 +99,37 @@ class LibraryFigures:
             out["configBefore"] += min(config_before, max(before - 1, 0))
             out["configAfter"] += min(config_after, max(after - 1, 0))
         return out
+
+
+@dataclass(slots=True)
+class Verdicts:
+    """What a :class:`Judge` found, without its rules: picklable, so that judges of other
+    processes can hand it back, and mergeable, as every figure is a sum or a union."""
+
+    old: Tally
+    new: Tally
+    libraries: dict[str | None, LibraryFigures]
+    outcomes: dict[str, int]
+    used: dict[str, int]
+    watermark_ms: int
+    first_judged_ms: int  # the earliest event time that passed the lateness window (_NO_TIME: none)
+
+
+def _add_counts(into: dict[Any, int], other: dict[Any, int]) -> None:
+    for name, n in other.items():
+        into[name] = into.get(name, 0) + n
+
+
+def _merge_tally(into: Tally, other: Tally) -> None:
+    """Add ``other`` to ``into``. Only model repos are recounted, so ``distinct`` (the
+    dataset dedupe's slots, which are not sums) is always empty."""
+    if into.distinct or other.distinct:
+        raise ValueError("a recount's tallies hold no dataset slots")
+    _add_counts(into.plain, other.plain)
+    _add_counts(into.facets, other.facets)
+    _add_counts(into.uncounted, other.uncounted)
+    into.downloaders |= other.downloaders
+    into.libraries |= other.libraries
 
 
 class Judge:
@@ -112,6 +156,24 @@ class Judge:
         self.outcomes: dict[str, int] = {}
         self.used: dict[str, int] = {}  # old version -> events it had judged
         self.watermark_ms = 0
+        self.first_judged_ms = _NO_TIME
+        self._affected: dict[str, str | bool | None] = {}  # repo key -> its library, or False: not affected
+
+    def verdicts(self) -> Verdicts:
+        """Everything judged so far (see :class:`Verdicts`)."""
+        return Verdicts(self.old, self.new, self.libraries, self.outcomes, self.used, self.watermark_ms,
+                        self.first_judged_ms)
+
+    def merge(self, found: Verdicts) -> None:
+        """Add what another judge of the same rules found over other events."""
+        _merge_tally(self.old, found.old)
+        _merge_tally(self.new, found.new)
+        for library, figures in found.libraries.items():
+            self.libraries.setdefault(library, LibraryFigures()).merge(figures)
+        _add_counts(self.outcomes, found.outcomes)
+        _add_counts(self.used, found.used)
+        self.watermark_ms = max(self.watermark_ms, found.watermark_ms)
+        self.first_judged_ms = min(self.first_judged_ms, found.first_judged_ms)
 
     def _note(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -123,25 +185,32 @@ class Judge:
         window's reference); None takes the watermark: the latest event time read so far,
         this event's included (for archives, which record no arrival time).
         """
+        outcomes = self.outcomes
         try:
             event = parse_event(raw, self.max_bytes)
         except EventError:
-            self._note(DEAD)
+            outcomes[DEAD] = outcomes.get(DEAD, 0) + 1
             return
+        ts_ms = event.ts_ms
         if clock_ms is None:
-            if event.ts_ms > self.watermark_ms:
-                self.watermark_ms = event.ts_ms
+            if ts_ms > self.watermark_ms:
+                self.watermark_ms = ts_ms
             clock_ms = self.watermark_ms
         if event.repo_type != "model":
-            self._note(OTHER_TYPE)
+            outcomes[OTHER_TYPE] = outcomes.get(OTHER_TYPE, 0) + 1
             return
-        if not self.start_ms <= event.ts_ms < self.end_ms:
-            self._note(OUTSIDE)
+        if not self.start_ms <= ts_ms < self.end_ms:
+            outcomes[OUTSIDE] = outcomes.get(OUTSIDE, 0) + 1
             return
         key = "model:" + event.repo
-        library = self.library_of(key)
-        if not self.affected(library):
-            self._note(UNAFFECTED)
+        library = self._affected.get(key, _UNSEEN)
+        if library is _UNSEEN:
+            library = self.library_of(key)
+            if not self.affected(library):
+                library = False
+            self._affected[key] = library
+        if library is False:
+            outcomes[UNAFFECTED] = outcomes.get(UNAFFECTED, 0) + 1
             return
         version = placement(key, source, position)
         if version is None or version == AFTER_FENCE:
@@ -153,11 +222,13 @@ class Judge:
         except EventError:
             self._note(DEAD)  # outside the lateness window: dead-lettered, under any rules
             return
+        if ts_ms < self.first_judged_ms:
+            self.first_judged_ms = ts_ms
         after = self.new_counter.add(event, self.new, window) == COUNTED
         self._note(JUDGED)
         self.used[version] = self.used.get(version, 0) + 1
         if before or after:
-            self._figures(library, key, event.path, event.user, event.ts_ms, before, after)
+            self._figures(library, key, event.path, event.user, ts_ms, before, after)  # type: ignore[arg-type]
 
     def _figures(self, library: str | None, key: str, path: str, user: str | None, ts_ms: int,
                  before: bool, after: bool) -> None:

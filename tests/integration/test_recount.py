@@ -12,6 +12,7 @@ and, once a recount is applied, for every record of the recounted days.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import random
@@ -30,6 +31,10 @@ import yaml
 from stream.api import create_app
 from stream.api.keys import BUCKET_PREFIX
 from stream.devstack.services import _ENV_NAMES
+from stream.errors import EventError
+from stream.events import parse_event
+from stream.recount import job, shadow
+from stream.recount.judge import Period
 from stream.reference import RuleBook, run
 from stream.reference.analytics import Analytics
 from stream.reference.messages import Request as RefRequest
@@ -37,6 +42,7 @@ from stream.reference.messages import read_message
 from stream.settings import Settings
 from stream.simulate import Simulation
 from stream.store import keys
+from stream.store.connect import RedisConfig, connect
 from tests.integration.api.support import ApiClient, create_token
 from tests.support import (
     Expected,
@@ -201,19 +207,29 @@ def _day(request: RefRequest) -> str:
     return datetime.fromtimestamp(request.ts_ms // 86_400_000 * 86_400, UTC).date().isoformat()
 
 
-def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
+def _month(stack, workdir: Path, name: str, rules_file: Path, seed: int, repos: int,
+           events: int) -> tuple[Settings, Simulation, datetime, list]:
+    """Redis emptied; the old and new rules files written (``old.yaml``, ``new.yaml``) and
+    ``rules_file``, the worker's, holding the old rules; topics of 4 partitions with the
+    metadata of a simulated month sent, and its events (not sent)."""
     redis.Redis.from_url(stack.redis_url).flushall()
-    old_file, new_file, rules_file = workdir / "old.yaml", workdir / "new.yaml", workdir / "rules.yaml"
-    _write_rules(old_file, OLD_RULES)
-    _write_rules(new_file, NEW_RULES)
+    _write_rules(workdir / "old.yaml", OLD_RULES)
+    _write_rules(workdir / "new.yaml", NEW_RULES)
     _write_rules(rules_file, OLD_RULES)
-    settings = isolated_settings(stack, "recount", lateness_days=LATENESS_DAYS, rules_file=str(rules_file),
+    settings = isolated_settings(stack, name, lateness_days=LATENESS_DAYS, rules_file=str(rules_file),
                                  rules_name="before")
     now = datetime.now(UTC)
-    sim = Simulation(seed=41, repos=800, now=now, days=30, bad_fraction=0.01, lateness=timedelta(days=LATENESS_DAYS))
+    sim = Simulation(seed=seed, repos=repos, now=now, days=30, bad_fraction=0.01,
+                     lateness=timedelta(days=LATENESS_DAYS))
     create_topics(settings, partitions=4)
     send(settings, settings.metadata_topic, sim.metadata_records())
-    month = [(r.key, r.value) for r in sim.records(16_000)]
+    return settings, sim, now, [(r.key, r.value) for r in sim.records(events)]
+
+
+def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
+    rules_file = workdir / "rules.yaml"
+    settings, sim, now, month = _month(stack, workdir, "recount", rules_file, seed=41, repos=800, events=16_000)
+    old_file, new_file = workdir / "old.yaml", workdir / "new.yaml"
     history = History(settings, sim, now, old_file, new_file)
 
     worker = start_worker(settings, workdir)
@@ -382,3 +398,57 @@ def _latest_ready(settings: Settings) -> str:
             if client.hget(keys.recount(raw.decode()), "state") == b"ready":
                 return raw.decode()
     raise AssertionError("no ready recount")
+
+
+def test_recount_jobs_give_the_same_shadow_and_report(stack, workdir: Path) -> None:
+    """``--jobs 2`` (partitions, or runs of archive files, judged by two processes) writes the
+    very shadow and report of ``--jobs 1``, from Kafka and from archives. The archives are
+    out of order (the newest days first) under a short lateness, so the second job's share
+    is judged by a watermark it could not see: the parent must judge it again."""
+    settings, _, now, month = _month(stack, workdir, "recount-jobs", workdir / "old.yaml", seed=43, repos=600,
+                                     events=12_000)
+    new_file = workdir / "new.yaml"
+    worker = start_worker(settings, workdir)
+    try:
+        wait_committed(settings, send(settings, settings.events_topic, month))
+    finally:
+        worker.stop()
+    newest_first = sorted((value for _, value in month if value), key=_event_ms, reverse=True)
+    files = []
+    for i in range(3):  # the newest 4,000 events, then the next, then the oldest
+        path = workdir / f"part-{i}.ndjson"
+        path.write_bytes(b"\n".join(newest_first[i * 4000:(i + 1) * 4000]) + b"\n")
+        files.append(str(path))
+    period = Period((now - timedelta(days=29)).date(), now.date())
+    short = settings.model_copy(update={"lateness_days": 7})
+
+    async def recount(sources: tuple[str, ...], jobs: int, use: Settings) -> tuple[dict, dict]:
+        client = await connect(RedisConfig(use.redis_url, "false"))
+        try:
+            report = await job.recount(client, use, job.Request(str(new_file), None, period, None, sources,
+                                                                None, jobs))
+            shards = await job.stored_shards(client)
+            stored = {}
+            for shard, entries in (await shadow.read(client, shards, report["id"])).items():
+                for change, _ in entries:
+                    hll = keys.shadow_downloaders(shard, report["id"], change.repo, change.day)
+                    stored[(change.repo, change.day)] = (change, await client.get(hll))
+            await job.discard(client, report["id"])
+            return {k: v for k, v in report.items() if k not in ("seconds", "created")}, stored
+        finally:
+            await client.aclose()
+
+    for sources, use in (((job.KAFKA,), settings), (tuple(files), short)):
+        one = asyncio.run(recount(sources, 1, use))
+        two = asyncio.run(recount(sources, 2, use))
+        assert one[0]["events"].get("judged", 0) > 200, one[0]["events"]
+        assert one[1], "the recount changed nothing: no proof"
+        assert two == one
+
+
+def _event_ms(value: bytes) -> int:
+    """An event's time (0 for one the worker dead-letters)."""
+    try:
+        return parse_event(value).ts_ms
+    except EventError:
+        return 0

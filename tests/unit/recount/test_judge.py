@@ -105,3 +105,20 @@ def test_a_period_cannot_end_before_it_starts() -> None:
         Period(date(2026, 11, 2), date(2026, 11, 1))
     period = Period(date(2026, 11, 1), date(2026, 11, 2))
     assert period.days() == ["2026-11-01", "2026-11-02"] and period.end_ms - period.start_ms == 2 * 86_400_000
+
+
+def test_judges_of_parts_merged_are_the_judge_of_the_whole() -> None:
+    # What --jobs relies on: any split of the events, merged, gives the same figures.
+    events = [(event(path, user=user, ts_ms=MS + i * 60_000), i) for i, (path, user) in enumerate([
+        ("open_clip_model.safetensors", "u1"), ("open_clip_pytorch_model.bin", "u1"), ("open_clip_config.json", "u2"),
+        ("open_clip_model.safetensors", "u2"), ("x.bin", None)])] + [(b"{not json", 9), (event("a", "org/bert"), 10)]
+    whole = judge()
+    for raw, position in events:
+        whole.add(raw, MS, same("old"), "p", position)
+    merged, parts = judge(), [judge(), judge()]
+    for raw, position in events:
+        parts[position % 2].add(raw, MS, same("old"), "p", position)
+    for part in parts:
+        merged.merge(part.verdicts())
+    assert merged.verdicts() == whole.verdicts()
+    assert whole.outcomes[JUDGED] == 5 and whole.libraries["open_clip"].loads
