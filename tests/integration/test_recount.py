@@ -441,7 +441,7 @@ def test_recount_jobs_give_the_same_shadow_and_report(stack, workdir: Path) -> N
     for sources, use in (((job.KAFKA,), settings), (tuple(files), short)):
         one = asyncio.run(recount(sources, 1, use))
         two = asyncio.run(recount(sources, 2, use))
-        assert one[0]["events"].get("judged", 0) > 200, one[0]["events"]
+        assert one[0]["events"].get("judged", 0) > 100, one[0]["events"]  # enough to prove something
         assert one[1], "the recount changed nothing: no proof"
         assert two == one
 
