@@ -24,7 +24,7 @@ from tests.support import isolated_settings
 
 KAFKA_ONLY_REASON = (
     "needs the Apache Kafka broker the tests start (HUBCOUNTER_TEST_BROKER=kafka): Tansu keeps its log "
-    "in memory, so a restart loses it, and an external broker is not ours to stop"
+    "in memory, so a restart loses it, and has no DeleteRecords; an external broker is not ours to stop"
 )
 
 

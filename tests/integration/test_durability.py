@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
-from aiokafka.errors import KafkaError
+from aiokafka.admin import RecordsToDelete
 
+from stream import kafka
 from stream.devstack import redis_process
 from stream.settings import Settings
 from stream.store import keys
@@ -99,7 +99,7 @@ def test_redis_restored_from_an_older_snapshot_is_counted_again(settings, workdi
 
 
 async def _delete_records(settings: Settings, before: dict[int, int]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = kafka.admin(settings.kafka)
     await admin.start()
     try:
         await admin.delete_records({TopicPartition(settings.events_topic, p): RecordsToDelete(offset)
@@ -110,13 +110,10 @@ async def _delete_records(settings: Settings, before: dict[int, int]) -> None:
 
 def delete_records(settings: Settings, before: dict[int, int]) -> None:
     """What retention does: delete each partition's records before an offset."""
-    try:
-        asyncio.run(_delete_records(settings, before))
-    except KafkaError as exc:
-        pytest.skip(f"the broker cannot delete records ({exc!r}): this test needs Apache Kafka, which "
-                    "supports DeleteRecords (Tansu, the demo's broker, does not)")
+    asyncio.run(_delete_records(settings, before))
 
 
+@pytest.mark.kafka_only  # DeleteRecords: Tansu, the demo's broker, does not support it
 def test_a_replay_needing_records_kafka_deleted_is_reported(settings, workdir):
     # Redis goes back to an older snapshot while no worker runs, and retention has
     # meanwhile deleted records Redis no longer holds. The worker counts what Kafka still
