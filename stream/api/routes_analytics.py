@@ -22,8 +22,8 @@ from stream.api.responses import JsonResponse
 from stream.api.routes_repos import _RANGE_DOC, REPO_NOT_FOUND
 from stream.api.schemas import ERRORS, BreakdownAnswer, UncountedPath, UniquesAnswer
 from stream.api.state import ApiState
-from stream.api.validation import REPO_TYPE_OF_SEGMENT, day_range, repo_ref
-from stream.store.analytics import DIMENSIONS, OTHER
+from stream.api.validation import REPO_TYPE_OF_SEGMENT, DayRange, RepoRef, day_range, repo_ref
+from stream.store.analytics import DIMENSIONS, OTHER, Breakdown
 
 CSV_HEADER = ("repoType", "repoName", "date", "dimension", "value", "downloads")
 _BY_DOC = {"name": "by", "in": "query", "required": True, "schema": {"type": "string", "enum": list(DIMENSIONS)},
@@ -54,13 +54,20 @@ def shown_value(value: str) -> str | None:
     return None if value == OTHER else value
 
 
-async def breakdown(state: ApiState, segment: str, org: str | None, name: str, query: Any) -> JsonResponse:
+async def _read_breakdown(state: ApiState, segment: str, org: str | None, name: str,
+                          query: Any) -> tuple[RepoRef, str, DayRange, Breakdown]:
+    """The request's repo, dimension and days, and the breakdown read (input checked first)."""
     ref = repo_ref(segment, org, name)
     dimension = parse_dimension(query.get("by"))
     days = day_range(query.get("start"), query.get("end"), state.today())
     found = await (await state.analytics()).breakdown(ref.key, days.start, days.end, dimension)
     if found is None:
         raise NotFound(REPO_NOT_FOUND)
+    return ref, dimension, days, found
+
+
+async def breakdown(state: ApiState, segment: str, org: str | None, name: str, query: Any) -> JsonResponse:
+    ref, dimension, days, found = await _read_breakdown(state, segment, org, name, query)
     return JsonResponse({
         "id": ref.repo, "repoType": ref.repo_type, "start": days.start.isoformat(), "end": days.end.isoformat(),
         "by": dimension, "total": found.total,
@@ -68,12 +75,7 @@ async def breakdown(state: ApiState, segment: str, org: str | None, name: str, q
 
 
 async def breakdown_csv(state: ApiState, segment: str, org: str | None, name: str, query: Any) -> StreamingResponse:
-    ref = repo_ref(segment, org, name)
-    dimension = parse_dimension(query.get("by"))
-    days = day_range(query.get("start"), query.get("end"), state.today())
-    found = await (await state.analytics()).breakdown(ref.key, days.start, days.end, dimension)
-    if found is None:
-        raise NotFound(REPO_NOT_FOUND)
+    ref, dimension, days, found = await _read_breakdown(state, segment, org, name, query)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_HEADER)

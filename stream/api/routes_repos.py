@@ -48,15 +48,17 @@ async def repo_info(state: ApiState, segment: str, org: str | None, name: str,
     fields = parse_expand(expand)
     today = state.today()
     reader = await state.reader()
-    found = await reader.repo_counts(ref.repo_type, ref.repo, today, today, today)
+    window = window_bounds(today)
+    found = await reader.repo_counts(ref.repo_type, ref.repo, *window, today)
     if found is None:
         raise NotFound(REPO_NOT_FOUND)
     body: dict[str, Any] = {"id": ref.repo}
     if "downloads" in fields:
         body["downloads"] = found.downloads
     if "downloadsExcludingCI" in fields:
-        start, end = window_bounds(today)
-        body["downloadsExcludingCI"] = await (await state.analytics()).excluding(ref.key, start, end, EXCLUDED)
+        counted = [day for day, n in found.daily.items() if n]  # a day without downloads has no classes
+        machines = await (await state.analytics()).excluded(ref.key, counted, EXCLUDED)
+        body["downloadsExcludingCI"] = found.downloads - machines
     if "downloadsAllTime" in fields:
         body["downloadsAllTime"] = found.downloads_all_time
     return JsonResponse(body)

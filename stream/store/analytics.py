@@ -149,15 +149,20 @@ class AnalyticsReader:
             return None
         return [Uncounted(path, n, library) for path, n in fold(paths, keys.UNCOUNTED_TOP)]
 
-    async def excluding(self, repo_key: str, start: date, end: date, classes: Iterable[str]) -> int | None:
-        """Downloads over [start, end] minus those of ``classes`` (e.g. ci and bot)."""
-        found = await self.breakdown(repo_key, start, end, "class")
-        if found is None:
-            return None
-        dropped = set(classes)
-        per_day = (n for day in found.daily.values() for value, n in day if value in dropped)
-        return found.total - sum(per_day)
+    async def excluded(self, repo_key: str, days_counted: Iterable[str], classes: Iterable[str]) -> int:
+        """Downloads of ``classes`` (e.g. ci and bot) on ``days_counted``, as stored: one HMGET of
+        their class fields per day, so the caller passes only the days with downloads."""
+        names = list(days_counted)
+        shard = await self._repo_shard(repo_key) if names else None
+        if shard is None:
+            return 0
+        fields = [keys.DIMENSION_PREFIXES["class"] + value for value in classes]
 
+        def queue(pipe: Any) -> None:
+            for day in names:
+                pipe.hmget(keys.breakdown(shard, repo_key, day), fields)
+
+        return sum(int(n or 0) for values in await self.reader.execute(queue) for n in values)
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

@@ -11,6 +11,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from stream.devstack import free_port
 from stream.reference import compute
 from stream.settings import Settings
 from tests.support import (
+    Expected,
     Feeder,
     assert_exact,
     committed_total,
@@ -28,6 +30,17 @@ from tests.support import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+def finish_exactly(settings: Settings, workdir: Path, feeder: Feeder, expected: Expected, name: str) -> None:
+    """A successor worker counts the rest of what ``feeder`` sends; then Redis must hold
+    exactly ``expected``."""
+    worker = start_worker(settings, workdir, name=name)
+    try:
+        wait_committed(settings, feeder.join())
+    finally:
+        worker.stop()
+    assert_exact(settings, expected)
 
 
 @pytest.mark.smoke
@@ -53,12 +66,7 @@ def test_sigkill_mid_stream_and_restart_stays_exact(settings, workdir):
         worker = start_worker(settings, workdir, name=f"worker{round_}")
         time.sleep(rng.uniform(1.0, 4.0))
         worker.kill()
-    worker = start_worker(settings, workdir, name="worker-final")
-    try:
-        wait_committed(settings, feeder.join())
-    finally:
-        worker.stop()
-    assert_exact(settings, expected)
+    finish_exactly(settings, workdir, feeder, expected, "worker-final")
 
 
 def test_two_workers_with_rebalances_stay_exact(settings, workdir):
@@ -123,12 +131,7 @@ def test_sigterm_exits_zero_in_time_and_loses_nothing(settings, workdir):
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.proc.wait(timeout=10) == 0
     assert time.monotonic() - began < 10
-    successor = start_worker(settings, workdir, name="new")
-    try:
-        wait_committed(settings, feeder.join())
-    finally:
-        successor.stop()
-    assert_exact(settings, expected)
+    finish_exactly(settings, workdir, feeder, expected, "new")
 
 
 def test_sigterm_while_redis_is_frozen_still_exits_in_time(settings, workdir, stack):
@@ -150,12 +153,7 @@ def test_sigterm_while_redis_is_frozen_still_exits_in_time(settings, workdir, st
     finally:
         stack.redis.signal(signal.SIGCONT)
     assert took < 10, f"the worker took {took:.1f} s to exit after SIGTERM"
-    successor = start_worker(settings, workdir, name="new")
-    try:
-        wait_committed(settings, feeder.join())
-    finally:
-        successor.stop()
-    assert_exact(settings, expected)
+    finish_exactly(settings, workdir, feeder, expected, "new")
 
 
 @pytest.mark.smoke
