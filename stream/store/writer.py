@@ -376,18 +376,12 @@ def _fields(facet: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
     return _CLASS + klass, _CLIENT + client, _COUNTRY + country, _FILE + path
 
 
-@functools.lru_cache(maxsize=1024)
-def _prefixed(prefix: str, value: str) -> str:
-    return prefix + value
-
-
 def _facet_fields(tally: Tally) -> tuple[dict[tuple[str, str], list[Any]], dict[tuple[str, str], list[str]]]:
     """Per (repo, day): the breakdown increments (flat: field, n, ...) and the downloaders."""
     per_day: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for (repo_key, day_name, klass, client, country, path), n in tally.facets.items():
+    for (repo_key, day_name, *facet), n in tally.facets.items():
         counts = per_day[(repo_key, day_name)]
-        for name in (_prefixed(_CLASS, klass), _prefixed(_CLIENT, client), _prefixed(_COUNTRY, country),
-                     _FILE + path):
+        for name in _fields(tuple(facet)):  # type: ignore[arg-type]
             counts[name] = counts.get(name, 0) + n
     fields = {entry: [x for pair in counts.items() for x in pair] for entry, counts in per_day.items()}
     downloaders: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -32,6 +32,7 @@ from tests.support import (
     send,
     start_worker,
     wait_committed,
+    worker_process,
 )
 
 pytestmark = pytest.mark.integration
@@ -142,7 +143,10 @@ def test_a_replay_needing_records_kafka_deleted_is_reported(settings, workdir):
     with redis_client(settings.redis_url) as client:
         held = {p: int(client.hget(keys.position(0), f"{settings.events_topic}:{p}")) for p in gone}
     assert held == {p: offset + 1 for p, offset in first.items()}
-    worker = start_worker(settings, workdir, name="after")  # ready at start: the loss shows on assignment
+    # Not start_worker: it waits for /readyz to say 200, and this worker may find the loss
+    # (and fail /readyz) before the first probe comes.
+    worker = worker_process(settings, workdir, "after")
+    worker.start()
     try:
         wait_committed(settings, send(settings, settings.events_topic, records[20_000:]))
         status, body = probe(settings, "/readyz")
