@@ -131,17 +131,24 @@ async def _dedupe_memory(redis_url: str, n: int) -> dict[str, Any]:
             "seen_bytes_per_entry": seen_bytes / n}
 
 
-def worker_rss(workload: Workload, n: int) -> dict[str, Any]:
-    """The worker's RSS with ``n`` extra repos in its metadata map (see the module docstring)."""
-    topic = f"bench-metadata-{n}"
+def metadata_topic(workload: Workload, n: int, topic: str) -> int:
+    """Create ``topic`` (compacted) holding ``n`` synthetic repos, then the workload's own
+    metadata; returns how many records it holds."""
     asyncio.run(ensure_topics(workload.settings.kafka,
                               [NewTopic(topic, 2, 1, topic_configs={"cleanup.policy": "compact"})]))
     own = [(k.encode(), None if v is None else orjson.dumps(v)) for k, v in workload.metadata]
     asyncio.run(produce(workload.settings.kafka, topic, synthetic_metadata(n) + own))
+    return n + len(own)
+
+
+def worker_rss(workload: Workload, n: int) -> dict[str, Any]:
+    """The worker's RSS with ``n`` extra repos in its metadata map (see the module docstring)."""
+    topic = f"bench-metadata-{n}"
+    held = metadata_topic(workload, n, topic)
     settings = workload.settings_for("bench-memory", metadata_topic=topic)
     figures = worker_e2e.measure(workload, settings, "worker-memory", workload.expected, ready_timeout=900)
     keep = ("verified", "repos_wrong", "rss_ready_mib", "peak_rss_ready_mib", "rss_done_mib", "peak_rss_mib")
-    return {"metadata_repos": n + len(own), "synthetic_repos": n, **{k: figures[k] for k in keep}}
+    return {"metadata_repos": held, "synthetic_repos": n, **{k: figures[k] for k in keep}}
 
 
 def run(workload: Workload) -> dict[str, Any]:

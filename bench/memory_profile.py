@@ -25,15 +25,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
-from aiokafka.admin import NewTopic
-
-from bench.kafka_io import produce
-from bench.memory import synthetic_metadata
+from bench.memory import metadata_topic
 from bench.procmem import mib
 from bench.workload import Workload, prepared
 from stream.rules import load_registry
-from stream.topics import ensure_topics
 from stream.worker import CountingWorker
 
 
@@ -110,12 +105,8 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
     with prepared(quick, workdir) as workload:
         n = workload.sizes.metadata_repos
         topic = f"bench-metadata-profile-{n}"
-        asyncio.run(ensure_topics(workload.settings.kafka_bootstrap,
-                                  [NewTopic(topic, 2, 1, topic_configs={"cleanup.policy": "compact"})]))
-        own = [(k.encode(), None if v is None else orjson.dumps(v)) for k, v in workload.metadata]
-        asyncio.run(produce(workload.settings.kafka_bootstrap, topic, synthetic_metadata(n) + own))
-        return {"metadata_repos": n + len(own), "events": workload.events,
-                **asyncio.run(_count(workload, topic, 0.5))}
+        held = metadata_topic(workload, n, topic)
+        return {"metadata_repos": held, "events": workload.events, **asyncio.run(_count(workload, topic, 0.5))}
 
 
 def main() -> None:
