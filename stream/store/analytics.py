@@ -164,5 +164,6 @@ class AnalyticsReader:
 
         return sum(int(n or 0) for values in await self.reader.execute(queue) for n in values)
 
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

@@ -379,9 +379,9 @@ def _fields(facet: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
 def _facet_fields(tally: Tally) -> tuple[dict[tuple[str, str], list[Any]], dict[tuple[str, str], list[str]]]:
     """Per (repo, day): the breakdown increments (flat: field, n, ...) and the downloaders."""
     per_day: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for (repo_key, day_name, *facet), n in tally.facets.items():
-        counts = per_day[(repo_key, day_name)]
-        for name in _fields(tuple(facet)):  # type: ignore[arg-type]
+    for key, n in tally.facets.items():
+        counts = per_day[key[:2]]
+        for name in _fields(key[2:]):
             counts[name] = counts.get(name, 0) + n
     fields = {entry: [x for pair in counts.items() for x in pair] for entry, counts in per_day.items()}
     downloaders: dict[tuple[str, str], list[str]] = defaultdict(list)
