@@ -222,15 +222,6 @@ def canonical_command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def broker_name(broker: str) -> str:
-    """The broker as the page names it (with Apache Kafka's version)."""
-    if broker == "tansu":
-        return "Tansu (memory storage)"
-    from stream.devstack.kafka import kafka_version
-
-    return f"Apache Kafka {kafka_version()} (one KRaft node)"
-
-
 def publish(runs: list[dict[str, Any]], out: Path | None) -> None:
     """Print the page, and write it to ``out`` when given."""
     page = report.render_all(runs)
@@ -257,7 +248,8 @@ def soak(args: argparse.Namespace) -> int:
     command = (f"python -m bench soak --minutes {args.minutes:g} --workers {args.workers} "
                f"--rate {args.rate:g} --seed {args.seed}")
     results = soak_bench.run(args.minutes, args.workers, args.rate, args.seed, log=log)
-    results["meta"] = {"command": command, "machine": machine.facts(), "load_end": machine.load_average()}
+    results["meta"] = {"command": command, "machine": machine.facts(soak_bench.BROKER),
+                       "load_end": machine.load_average()}
     _publish_section(args, "soak", soak_bench.markdown(results), results)
     return 0 if results["verdict"]["passed"] else 1
 
@@ -279,7 +271,6 @@ def recount(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hubcounter-bench-"))
     try:
         results = recount_bench.main(args, log, workdir)
-        results["meta"]["machine"]["broker"] = broker_name("kafka")  # the recount reads Apache Kafka
     finally:
         reap()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -323,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(workdir, ignore_errors=True)
     results = session.results
-    results["meta"] = {"command": canonical_command(args), "quick": args.quick, "machine": machine.facts(),
-                       "broker": broker_name(args.broker),
+    results["meta"] = {"command": canonical_command(args), "quick": args.quick, "machine": machine.facts(args.broker),
+                       "broker": machine.broker(args.broker),
                        "duration_s": time.monotonic() - started, "load_start": load_start,
                        "load_end": machine.load_average(), "note": args.note}
     publish([results], args.out)

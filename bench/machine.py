@@ -33,16 +33,21 @@ def redis_version() -> str:
     return f"redis-server {version[2:]}"
 
 
-def broker() -> str:
-    try:
-        binary = Path(tansu_binary()).name  # e.g. tansu-v0.6.0-510f3e2
-    except Exception:
-        binary = "tansu"
-    return f"Tansu ({binary}), memory storage"
+def broker(kind: str) -> str:
+    """The broker of a run as the page names it (``kind``: ``kafka`` or ``tansu``), with its version."""
+    if kind == "tansu":
+        try:
+            binary = Path(tansu_binary()).name  # e.g. tansu-v0.6.0-510f3e2
+        except Exception:
+            binary = "tansu"
+        return f"Tansu ({binary}), memory storage"
+    from stream.devstack.kafka import kafka_version
+
+    return f"Apache Kafka {kafka_version()} (one KRaft node)"
 
 
-def facts() -> dict[str, Any]:
-    """The machine and software the run used, and when."""
+def facts(broker_kind: str) -> dict[str, Any]:
+    """The machine and software a run on ``broker_kind`` (``kafka`` or ``tansu``) used, and when."""
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
@@ -50,7 +55,7 @@ def facts() -> dict[str, Any]:
         "memory_gib": round(psutil.virtual_memory().total / (1 << 30), 1),
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
-        "broker": broker(),
+        "broker": broker(broker_kind),
         "redis": redis_version(),
     }
 

@@ -35,6 +35,7 @@ from stream.settings import Settings
 from stream.simulate import Simulation
 from stream.topics import ensure_topics, topic_specs
 
+BROKER = "tansu"  # the embedded default (the one `make demo` runs)
 PARTITIONS = 8
 SESSION_TIMEOUT_MS = 6000  # the shortest a broker accepts by default: a killed worker's partitions move fast
 
@@ -254,7 +255,7 @@ def run(minutes: float, workers: int = 3, rate: float = 3000.0, seed: int = 9,
         log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the soak and return its figures and verdict."""
     started = time.monotonic()
-    with embedded_stack() as stack:
+    with embedded_stack(broker=BROKER) as stack:
         soak = Soak(stack, workers, rate, seed, log)
         traffic = Traffic(soak.settings, soak.sim, rate, stack.workdir / "traffic.ndjson.gz")
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 # for a group join to finish before it can leave) is cut short by exiting.
 _STOP_BUDGET_S = 6.0
 _EXIT_DEADLINE_S = 9.0
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 class _ShellBoot(faust.App.BootStrategy):
@@ -195,8 +197,26 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """
     asyncio.run(kafka.preflight(settings.kafka, [settings.events_topic, settings.metadata_topic,
                                                  settings.dlq_topic], settings.group))
+    return_large_buffers()
     app, _ = create_app(settings)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+def return_large_buffers() -> bool:
+    """Have the C allocator give every large buffer back to the system when it is freed.
+
+    glibc raises its mmap threshold each time it frees an mmapped block, up to 32 MiB; from
+    then on the fetch responses (megabytes each) come from the heap, which it seldom
+    shrinks, and the worker's RSS stays near the most it ever held. A fixed threshold
+    keeps them mmapped (measured in ``python -m bench all --only memory``, a million repos:
+    peak RSS 314 -> 293 MiB, after counting 302 -> 264 MiB). Returns whether it could:
+    there is nothing to do outside glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 128 * 1024))
 
 
 def __getattr__(name: str) -> Any:

@@ -5,8 +5,8 @@ No Kafka, no Redis. :class:`Tally` collects what a batch adds: plain increments 
 5-minute bucket) has not been seen before; that last check needs state that outlives
 the batch, so the store makes it (see ``stream.store``). With analytics on, it also
 collects what each download says (class, client, country, file, downloader) and the
-model requests that did not count, all keyed the same way so the store writes them in
-the same atomic step as the counts.
+model requests that did not count, per (repo, day) like the counts, so the store writes
+them in the same atomic step.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Final, Protocol
 from stream.errors import EventError
 from stream.events import TOO_EARLY, TOO_LATE, FileRequest
 from stream.facets import Facets
+from stream.fields import FILE
 
 DAY_MS: Final = 86_400_000
 DEDUPE_BUCKET_MS: Final = 300_000
@@ -55,7 +56,7 @@ def day_name(ts_ms: int) -> str:
     return name
 
 
-Facet = tuple[str, str, str, str]  # traffic class, client, country, file of one download
+RepoDay = tuple[str, str]  # (repo key, UTC day)
 
 
 @dataclass(slots=True)
@@ -64,21 +65,23 @@ class Tally:
 
     ``plain`` maps (repo key, day) to an increment. ``distinct`` holds one entry per
     (dataset key, day, bucket, user) seen in the batch: it counts 1 when the store has not
-    seen that (dataset, user, bucket) before; its value is the facets of the slot's first
-    request (None with analytics off).
+    seen that (dataset, user, bucket) before; its value is the breakdown fields of the
+    slot's first request (None with analytics off).
 
-    With analytics on: ``facets`` maps (repo key, day, class, client, country, file) to
-    the downloads counted in ``plain``; ``downloaders`` holds (repo key, day, user) of
-    them (anonymous ones excluded); ``uncounted`` maps (model key, day, path) to the
-    requests of a model candidate the rules did not count, and ``libraries`` the library
-    that judged each such model.
+    With analytics on, per (repo key, day): ``breakdown`` holds, in the store's field names
+    (:mod:`stream.fields`), the downloads counted in ``plain`` by
+    class, client, country and file (so each dimension sums to the count), and
+    ``downloaders`` who made them (anonymous ones excluded); ``uncounted`` holds a model's
+    candidate requests the rules did not count, by path (the store prefixes each with
+    ``p:``: most candidates do not count, and keeping the string the rules already hashed
+    is cheaper), and ``libraries`` the library that judged each such model.
     """
 
-    plain: dict[tuple[str, str], int] = field(default_factory=dict)
-    distinct: dict[tuple[str, str, int, str], Facet | None] = field(default_factory=dict)
-    facets: dict[tuple[str, str, str, str, str, str], int] = field(default_factory=dict)
-    downloaders: set[tuple[str, str, str]] = field(default_factory=set)
-    uncounted: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    plain: dict[RepoDay, int] = field(default_factory=dict)
+    distinct: dict[tuple[str, str, int, str], tuple[str, str, str, str] | None] = field(default_factory=dict)
+    breakdown: dict[RepoDay, dict[str, int]] = field(default_factory=dict)
+    downloaders: dict[RepoDay, set[str]] = field(default_factory=dict)
+    uncounted: dict[RepoDay, dict[str, int]] = field(default_factory=dict)
     libraries: dict[str, str | None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -124,29 +127,40 @@ class Counter:
             return NOT_COUNTED_SPACE
         key = f"{repo_type}:{event.repo}"
         facets = self.facets
+        # day_name inlined on its hit path: a call costs more than the lookup, on most events
+        day = _day_names.get(ts_ms // DAY_MS) or day_name(ts_ms)
         if repo_type == "dataset":
             if event.user is not None:
-                slot = (key, day_name(ts_ms), ts_ms // DEDUPE_BUCKET_MS, event.user)
-                if slot not in tally.distinct:  # the slot's first request decides its facets
-                    tally.distinct[slot] = (*facets.of(event.user_agent, event.country), event.path) \
+                slot = (key, day, ts_ms // DEDUPE_BUCKET_MS, event.user)
+                if slot not in tally.distinct:  # the slot's first request decides its fields
+                    tally.distinct[slot] = (*facets.of(event.user_agent, event.country), FILE + event.path) \
                         if facets is not None else None
                 return DATASET_CANDIDATE
         else:
             library = self.library_of(key)
             if not self.rules.counts(library, event.path):
                 if facets is not None:
-                    missed = (key, day_name(ts_ms), event.path)
-                    tally.uncounted[missed] = tally.uncounted.get(missed, 0) + 1
-                    tally.libraries[key] = library
+                    repo_day = (key, day)
+                    paths = tally.uncounted.get(repo_day)
+                    if paths is None:
+                        paths = tally.uncounted[repo_day] = {}
+                        tally.libraries[key] = library
+                    path = event.path  # its hash is cached already (the rules looked it up)
+                    paths[path] = paths.get(path, 0) + 1
                 return NOT_COUNTED_RULE
-        day = day_name(ts_ms)
-        plain_key = (key, day)
-        tally.plain[plain_key] = tally.plain.get(plain_key, 0) + 1
+        repo_day = (key, day)
+        tally.plain[repo_day] = tally.plain.get(repo_day, 0) + 1
         if facets is not None:
-            facet_key = (key, day, *facets.of(event.user_agent, event.country), event.path)
-            tally.facets[facet_key] = tally.facets.get(facet_key, 0) + 1  # type: ignore[index]
+            fields = tally.breakdown.get(repo_day)
+            if fields is None:
+                fields = tally.breakdown[repo_day] = {}
+            for name in (*facets.of(event.user_agent, event.country), FILE + event.path):
+                fields[name] = fields.get(name, 0) + 1
             if event.user is not None:
-                tally.downloaders.add((key, day, event.user))
+                users = tally.downloaders.get(repo_day)
+                if users is None:
+                    users = tally.downloaders[repo_day] = set()
+                users.add(event.user)
         return COUNTED
 
 

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
                             description="Most events fetched and applied per batch")
     lateness_days: float = Field(7.0, gt=0, le=365, validation_alias="HUBCOUNTER_LATENESS_DAYS",
                                  description="Events older than this (vs. the wall clock) are not counted")
+    fetch_bytes: int = Field(16 * 1024 * 1024, ge=1024 * 1024, le=256 * 1024 * 1024,
+                             validation_alias="HUBCOUNTER_FETCH_BYTES",
+                             description="Most event bytes one fetch brings, an eighth of it per partition (the "
+                                         "worker holds up to about two fetches: its largest memory use)")
     max_message_bytes: int = Field(64 * 1024, ge=256, validation_alias="HUBCOUNTER_MAX_MESSAGE_BYTES",
                                    description="Larger messages are dead-lettered")
     dlq_keep_bytes: int = Field(64 * 1024, ge=0, le=256 * 1024, validation_alias="HUBCOUNTER_DLQ_KEEP_BYTES",

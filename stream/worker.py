@@ -52,6 +52,7 @@ T = TypeVar("T")
 _MAX_BACKOFF_S = 5.0
 _BLOCKED_BACKOFF_S = 30.0  # a problem that needs an operator: try again now and then, loudly
 _SLICE = 1000  # records counted between turns of the event loop (a few milliseconds)
+_FETCH_SHARES = 8  # a partition may fill an eighth of a fetch: eight partitions share a full one
 _IDLE_CHECK_S = 5.0  # with nothing fetched, look this often for a Redis gone back in time
 
 
@@ -274,7 +275,8 @@ class CountingWorker:
             # that is reported (Partitions.overtaken), not reset past in silence.
             auto_offset_reset="none", session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(s.session_timeout_ms // 4, 100),
-            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+            # One response being read while the last one's records wait: about twice this.
+            fetch_max_bytes=s.fetch_bytes, max_partition_fetch_bytes=s.fetch_bytes // _FETCH_SHARES,
             # Some brokers hold a fetch until this wait ends even with data waiting; it bounds
             # how long a quiet stream's events wait before they are counted.
             fetch_max_wait_ms=100,

@@ -18,6 +18,7 @@ from aiokafka import TopicPartition
 
 from stream import kafka
 from stream.devstack import ManagedProcess, Stack, free_port, wait_ready, worker_process
+from stream.fields import DIMENSION_PREFIXES, UNCOUNTED_LIBRARY, UNCOUNTED_PATH
 from stream.kafka import KafkaConnection
 from stream.reference import run
 from stream.reference.analytics import Analytics
@@ -195,7 +196,7 @@ def assert_analytics(settings: Settings, expected: dict[str, dict[str, dict]]) -
     """Every repo-day's breakdowns and uncounted requests equal the reference's, and the
     library that judged them; its unique downloaders too, within the HyperLogLog's error;
     and Redis holds no other repo-day's."""
-    prefixes = keys.DIMENSION_PREFIXES
+    prefixes = DIMENSION_PREFIXES
     wrong: list[tuple] = []
     with redis_client(settings.redis_url) as client:
         for repo_key, days in expected.items():
@@ -210,8 +211,8 @@ def assert_analytics(settings: Settings, expected: dict[str, dict[str, dict]]) -
                 fields = {k.decode(): v.decode() for k, v in next(replies).items()}
                 uniques = next(replies)
                 got = {d: {f[len(p):]: int(n) for f, n in fields.items() if f.startswith(p)}
-                       for d, p in {**prefixes, "uncounted": keys.UNCOUNTED_PATH}.items()}
-                library = fields.get(keys.UNCOUNTED_LIBRARY) or None
+                       for d, p in {**prefixes, "uncounted": UNCOUNTED_PATH}.items()}
+                library = fields.get(UNCOUNTED_LIBRARY) or None
                 if (got != {d: want[d] for d in got} or (want["uncounted"] and library != want["library"])
                         or abs(uniques - want["uniques"]) > hll_tolerance(want["uniques"])):
                     wrong.append((repo_key, day, got, library, uniques, want))

@@ -2,7 +2,9 @@
 
 The rules (``data/classes.yaml``, or an operator's file that replaces it) are two ordered
 lists of entries, each a name and case-insensitive regular expressions searched anywhere
-in the user agent; the first entry with a matching pattern wins. A download is exactly one
+in the user agent's first :data:`AGENT_CHARS` characters (real ones are far shorter; a
+hostile one, and a CDN passes headers of many KiB, then costs no more to judge than a real
+one); the first entry with a matching pattern wins. A download is exactly one
 traffic class of :data:`TRAFFIC_CLASSES` (``other`` when no class matches) and one client
 (``unknown`` when none matches). Pure: no Kafka, no Redis.
 """
@@ -23,6 +25,7 @@ from stream.errors import ConfigError
 TRAFFIC_CLASSES: Final = ("ci", "bot", "mirror", "browser", "other")
 NO_CLASS: Final = "other"
 NO_CLIENT: Final = "unknown"
+AGENT_CHARS: Final = 512
 _CACHE_MAX = 200_000  # distinct user agents remembered; most traffic repeats a few thousand
 
 
@@ -79,6 +82,7 @@ class Classifier:
 
     def classify(self, user_agent: str | None) -> tuple[str, str]:
         """(traffic class, client) of ``user_agent`` (None or empty: other, unknown)."""
+        user_agent = user_agent[:AGENT_CHARS] if user_agent else user_agent  # keys stay small
         found = self._seen.get(user_agent)
         if found is None:
             decision = self.explain(user_agent)
@@ -90,7 +94,7 @@ class Classifier:
 
     def explain(self, user_agent: str | None) -> Decision:
         """The class and client of ``user_agent`` with the patterns that decided them."""
-        text = user_agent or ""
+        text = (user_agent or "")[:AGENT_CHARS]
         klass, class_pattern = _first(self.classes, text, NO_CLASS)
         client, client_pattern = _first(self.clients, text, NO_CLIENT)
         return Decision(klass, class_pattern, client, client_pattern)

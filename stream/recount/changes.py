@@ -2,19 +2,16 @@
 
 Pure. A :class:`Change` holds the downloads the old and the new rules counted, and the
 differences of every breakdown field and every uncounted path, in the store's own field
-names (``stream.store.keys``), so applying it is adding it; undoing it, subtracting.
+names (``stream.fields``), so applying it is adding it; undoing it, subtracting.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stream.counting import Tally
-from stream.store import keys
-
-_PREFIXES = tuple(keys.DIMENSION_PREFIXES[d] for d in ("class", "client", "country", "file"))
+from stream.fields import uncounted_fields
 
 
 @dataclass(slots=True)
@@ -40,23 +37,6 @@ class Change:
         return bool(self.delta or self.breakdown or self.uncounted)
 
 
-def _facet_fields(tally: Tally) -> dict[tuple[str, str], dict[str, int]]:
-    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for (repo, day, *facet), n in tally.facets.items():
-        fields = out[(repo, day)]
-        for prefix, value in zip(_PREFIXES, facet, strict=True):
-            name = prefix + value
-            fields[name] = fields.get(name, 0) + n
-    return out
-
-
-def _uncounted_fields(tally: Tally) -> dict[tuple[str, str], dict[str, int]]:
-    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for (repo, day, path), n in tally.uncounted.items():
-        out[(repo, day)][keys.UNCOUNTED_PATH + path] = n
-    return out
-
-
 def _minus(new: dict[str, int], old: dict[str, int]) -> dict[str, int]:
     return {name: d for name in new.keys() | old.keys() if (d := new.get(name, 0) - old.get(name, 0))}
 
@@ -65,18 +45,14 @@ def changes(old: Tally, new: Tally, library_of: Callable[[str], str | None]) -> 
     """Every repo-day whose counts, breakdowns or uncounted requests differ, sorted.
 
     ``library_of`` names each repo's library (the report groups by it)."""
-    old_bd, new_bd = _facet_fields(old), _facet_fields(new)
-    old_nc, new_nc = _uncounted_fields(old), _uncounted_fields(new)
-    downloaders: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for repo, day, user in new.downloaders:
-        downloaders[(repo, day)].append(user)
+    old_bd, new_bd, old_nc, new_nc = old.breakdown, new.breakdown, old.uncounted, new.uncounted
     slots = old.plain.keys() | new.plain.keys() | old_bd.keys() | new_bd.keys() | old_nc.keys() | new_nc.keys()
     out = []
     for repo, day in sorted(slots):
         change = Change(repo, day, library_of(repo), old.plain.get((repo, day), 0), new.plain.get((repo, day), 0),
                         _minus(new_bd.get((repo, day), {}), old_bd.get((repo, day), {})),
-                        _minus(new_nc.get((repo, day), {}), old_nc.get((repo, day), {})),
-                        sorted(downloaders.get((repo, day), ())))
+                        uncounted_fields(_minus(new_nc.get((repo, day), {}), old_nc.get((repo, day), {}))),
+                        sorted(new.downloaders.get((repo, day), ())))
         if change.changes_anything:
             out.append(change)
     return out

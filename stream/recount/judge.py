@@ -126,9 +126,11 @@ def _merge_tally(into: Tally, other: Tally) -> None:
     if into.distinct or other.distinct:
         raise ValueError("a recount's tallies hold no dataset slots")
     _add_counts(into.plain, other.plain)
-    _add_counts(into.facets, other.facets)
-    _add_counts(into.uncounted, other.uncounted)
-    into.downloaders |= other.downloaders
+    for mine, theirs in ((into.breakdown, other.breakdown), (into.uncounted, other.uncounted)):
+        for repo_day, fields in theirs.items():
+            _add_counts(mine.setdefault(repo_day, {}), fields)
+    for repo_day, users in other.downloaders.items():
+        into.downloaders.setdefault(repo_day, set()).update(users)
     into.libraries |= other.libraries
 
 

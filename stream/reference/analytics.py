@@ -47,7 +47,7 @@ class _Classes:
         return next((name for name, patterns in entries if any(p.search(agent) for p in patterns)), fallback)
 
     def of(self, agent: str | None) -> tuple[str, str]:
-        agent = agent or ""
+        agent = (agent or "")[:512]  # the classes' contract: only a user agent's first 512 characters
         return self._first(self.classes, agent, "other"), self._first(self.clients, agent, "unknown")
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
 
+from stream.fields import DIMENSION_PREFIXES, UNCOUNTED_LIBRARY, UNCOUNTED_PATH
 from stream.store import keys
 from stream.store.reader import CounterReader
 
 OTHER: Final = ""  # the value of what folding summed up
-DIMENSIONS: Final = tuple(keys.DIMENSION_PREFIXES)
+DIMENSIONS: Final = tuple(DIMENSION_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class AnalyticsReader:
         if shard is None:
             return None
         names = days(start, end)
-        prefix = keys.DIMENSION_PREFIXES[dimension]
+        prefix = DIMENSION_PREFIXES[dimension]
 
         def queue(pipe: Any) -> None:
             pipe.hmget(keys.repo(shard, repo_key), [keys.ALL_TIME_FIELD, *names])
@@ -140,10 +141,10 @@ class AnalyticsReader:
         for fields in hashes:  # oldest first: the latest library wins
             for field, n in fields.items():
                 name = _text(field)
-                if name == keys.UNCOUNTED_LIBRARY:
+                if name == UNCOUNTED_LIBRARY:
                     library = _text(n) or None
-                elif name.startswith(keys.UNCOUNTED_PATH):
-                    path = name[len(keys.UNCOUNTED_PATH):]
+                elif name.startswith(UNCOUNTED_PATH):
+                    path = name[len(UNCOUNTED_PATH):]
                     paths[path] = paths.get(path, 0) + int(n)
         if not exists and not paths:
             return None
@@ -156,7 +157,7 @@ class AnalyticsReader:
         shard = await self._repo_shard(repo_key) if names else None
         if shard is None:
             return 0
-        fields = [keys.DIMENSION_PREFIXES["class"] + value for value in classes]
+        fields = [DIMENSION_PREFIXES["class"] + value for value in classes]
 
         def queue(pipe: Any) -> None:
             for day in names:

@@ -56,13 +56,8 @@ WINDOW_DAYS: Final = 30
 DAY_ZSET_TTL_DAYS: Final = 90
 # Analytics of a repo-day: kept as long as the day leaderboards.
 ANALYTICS_TTL_DAYS: Final = 90
-# A breakdown field is a dimension's prefix and a value; a dimension's prefix alone holds
-# what folding a closed day to its top values summed up ("other"). No value is empty.
-DIMENSION_PREFIXES: Final = {"class": "c:", "client": "k:", "country": "g:", "file": "f:"}
 DEFAULT_TOP_VALUES: Final = 50  # values a closed day keeps per dimension (hc:config top_values)
-UNCOUNTED_PATH: Final = "p:"
 UNCOUNTED_TOP: Final = 20  # uncounted paths a closed day keeps per model, the rest as other
-UNCOUNTED_LIBRARY: Final = "l"
 
 
 def shard_of(repo_key: str, shards: int) -> int:

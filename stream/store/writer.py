@@ -25,6 +25,7 @@ import msgspec
 
 from stream.counting import DAY_MS, DEDUPE_BUCKET_MS, Tally
 from stream.errors import ConfigError, StoreUnavailable
+from stream.fields import uncounted_fields
 from stream.store import keys
 from stream.store.connect import RedisClient, replica_waits, store_errors
 from stream.store.folding import fold_closed_days
@@ -241,42 +242,43 @@ class CounterStore:
                  for shard in ([only_shard] if only_shard is not None else range(self.shards))}
 
         grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
-        for (repo_key, day_name, bucket, user), facet in tally.distinct.items():
+        for (repo_key, day_name, bucket, user), fields in tally.distinct.items():
             member = (bucket, _dedupe_member(repo_key, user))
-            grouped[(repo_key, day_name)].append(member if facet is None else (*member, *_fields(facet)))
-        fields, downloaders = _facet_fields(tally)
+            grouped[(repo_key, day_name)].append(member if fields is None else (*member, *fields))
         for entry, n in tally.plain.items():
             names = self._repo_day(*entry)
             call = calls.get(names.shard)
             if call is not None:
-                self._add_increment(call, names, entry[1], n, (), fields.get(entry), downloaders.get(entry, ()))
+                self._add_increment(call, names, entry[1], n, (), tally.breakdown.get(entry),
+                                    tally.downloaders.get(entry, ()))
         for entry, members in grouped.items():
             names = self._repo_day(*entry)
             call = calls.get(names.shard)
             if call is not None:
                 self._add_increment(call, names, entry[1], 0, members, None, ())
         sent = self._expiry_sent
-        for entry, paths in _uncounted_fields(tally).items():
+        for entry, paths in tally.uncounted.items():
             names = self._repo_day(*entry)
             call = calls.get(names.shard)
             if call is not None:
                 call.expire(names.breakdown, names.analytics_expiry, sent)
                 library = tally.libraries.get(entry[0]) or ""
+                fields = uncounted_fields(paths)
                 if self._uncounted_sent.get(entry) == library:
-                    call.uncounted.append((call.key(names.breakdown), paths))  # library and index written already
+                    call.uncounted.append((call.key(names.breakdown), fields))  # library and index written already
                 else:
                     index_key = keys.uncounted_day(call.shard, entry[1])
                     call.expire(index_key, names.analytics_expiry, sent)
                     call.libraries[entry] = library
-                    call.uncounted.append((call.key(names.breakdown), paths, library, call.key(index_key), entry[0]))
+                    call.uncounted.append((call.key(names.breakdown), fields, library, call.key(index_key), entry[0]))
         return list(calls.values())
 
     def _add_increment(self, call: _ShardCall, names: _RepoDay, day_name: str, n: int,
-                       members: Iterable[tuple[Any, ...]], fields: list[Any] | None,
+                       members: Iterable[tuple[Any, ...]], fields: dict[str, int] | None,
                        downloaders: Iterable[str]) -> None:
         """Add one (repo, day) entry: ``n`` plain downloads, or dedupe ``members`` when n is 0.
 
-        With analytics, ``fields`` (flat: field, n, ...) add to the day's breakdown and
+        With analytics, ``fields`` (breakdown field -> n) add to the day's breakdown and
         ``downloaders`` to its HLL; a dataset's members carry their four facet fields.
         """
         call.types.add(names.repo_type)
@@ -296,7 +298,7 @@ class CounterStore:
             call.expire(names.breakdown, names.analytics_expiry, sent)
             call.expire(names.downloaders, names.analytics_expiry, sent)
         call.incr.append((names.repo_type, call.key(names.repo), call.key(names.day), names.member, day_name, n,
-                          dedupe, breakdown, users, fields or (), list(downloaders)))
+                          dedupe, breakdown, users, fields or {}, list(downloaders)))
 
     def _seen_expiry(self, bucket: int) -> int:
         """Keep a dedupe bucket while events of it can still arrive, plus a day's margin."""
@@ -364,38 +366,6 @@ def _day_expiry(day_name: str, days: int) -> int:
     """Unix time ``days`` days after the end of the UTC day ``day_name`` (a batch spans few days)."""
     day_start = datetime.fromisoformat(day_name).replace(tzinfo=UTC)
     return int((day_start + timedelta(days=days + 1)).timestamp())
-
-
-_CLASS, _CLIENT, _COUNTRY, _FILE = (keys.DIMENSION_PREFIXES[d] for d in ("class", "client", "country", "file"))
-
-
-@functools.lru_cache(maxsize=4096)
-def _fields(facet: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
-    """The breakdown fields of one download's (class, client, country, file)."""
-    klass, client, country, path = facet
-    return _CLASS + klass, _CLIENT + client, _COUNTRY + country, _FILE + path
-
-
-def _facet_fields(tally: Tally) -> tuple[dict[tuple[str, str], list[Any]], dict[tuple[str, str], list[str]]]:
-    """Per (repo, day): the breakdown increments (flat: field, n, ...) and the downloaders."""
-    per_day: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for key, n in tally.facets.items():
-        counts = per_day[key[:2]]
-        for name in _fields(key[2:]):
-            counts[name] = counts.get(name, 0) + n
-    fields = {entry: [x for pair in counts.items() for x in pair] for entry, counts in per_day.items()}
-    downloaders: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for repo_key, day_name, user in tally.downloaders:
-        downloaders[(repo_key, day_name)].append(user)
-    return fields, downloaders
-
-
-def _uncounted_fields(tally: Tally) -> dict[tuple[str, str], list[Any]]:
-    """Per (model, day): the uncounted requests by path (flat: field, n, ...)."""
-    per_day: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for (repo_key, day_name, path), n in tally.uncounted.items():
-        per_day[(repo_key, day_name)] += (keys.UNCOUNTED_PATH + path, n)
-    return per_day
 
 
 async def roll_windows(client: RedisClient, shards: int, today: date) -> None:

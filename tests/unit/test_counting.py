@@ -116,20 +116,19 @@ def test_every_counted_download_has_one_class_client_country_and_file(analyst):
                      visit("org/m", "model-q4_k_m.gguf", agent="llama-cpp", country=None, user=None))
     day = "2026-11-21"
     assert tally.plain == {("model:org/m", day): 4}
-    assert tally.facets == {
-        ("model:org/m", day, "other", "transformers", "DE", "config.json"): 1,
-        ("model:org/m", day, "ci", "transformers", "DE", "config.json"): 1,
-        ("model:org/m", day, "other", "transformers", "FR", "config.json"): 1,
-        ("model:org/m", day, "other", "llama.cpp", "unknown", "model-q4_k_m.gguf"): 1,
-    }
-    assert sum(tally.facets.values()) == sum(tally.plain.values())
+    # every dimension (class c:, client k:, country g:, file f:) sums to the count
+    assert tally.breakdown == {("model:org/m", day): {
+        "c:other": 3, "c:ci": 1, "k:transformers": 3, "k:llama.cpp": 1, "g:DE": 2, "g:FR": 1, "g:unknown": 1,
+        "f:config.json": 3, "f:model-q4_k_m.gguf": 1,
+    }}
     # the anonymous request counts, but has no downloader to count once
-    assert tally.downloaders == {("model:org/m", day, "u:1")}
+    assert tally.downloaders == {("model:org/m", day): {"u:1"}}
 
 
 def test_a_country_that_is_no_iso_code_is_unknown(analyst):
     tally = tally_of(analyst, visit(country="XX"), visit(country="Germany"), visit(country="us"))
-    assert sorted(key[4] for key in tally.facets) == ["US", "unknown"]
+    [fields] = tally.breakdown.values()
+    assert sorted(name for name in fields if name.startswith("g:")) == ["g:US", "g:unknown"]
 
 
 def test_model_candidates_the_rule_refuses_are_kept_with_their_library(analyst):
@@ -137,10 +136,10 @@ def test_model_candidates_the_rule_refuses_are_kept_with_their_library(analyst):
     tally = tally_of(analyst, visit("org/clip", "config.json"), visit("org/clip", "config.json"),
                      visit("org/m", "pytorch_model.bin"), visit("org/m", "README.md", user=None))
     day = "2026-11-21"
-    assert tally.uncounted == {("model:org/clip", day, "config.json"): 2, ("model:org/m", day, "pytorch_model.bin"): 1,
-                               ("model:org/m", day, "README.md"): 1}
+    assert tally.uncounted == {("model:org/clip", day): {"config.json": 2},
+                               ("model:org/m", day): {"pytorch_model.bin": 1, "README.md": 1}}
     assert tally.libraries == {"model:org/clip": "open_clip", "model:org/m": None}
-    assert not tally.plain and not tally.facets
+    assert not tally.plain and not tally.breakdown
 
 
 def test_non_candidates_are_not_uncounted_downloads(analyst):
@@ -157,5 +156,5 @@ def test_a_dataset_slot_keeps_the_facets_of_its_first_request(analyst):
     tally = tally_of(analyst, visit("org/d", "a.parquet", repo_type="dataset", country="JP"),
                      visit("org/d", "b.parquet", repo_type="dataset", country="US"))
     [(slot, facet)] = tally.distinct.items()
-    assert facet == ("other", "transformers", "JP", "a.parquet")
+    assert facet == ("c:other", "k:transformers", "g:JP", "f:a.parquet")
     assert slot[3] == "u:1"

@@ -26,9 +26,9 @@
 --          where members, when not empty, is a dataset day's {{dedupe set idx, digest[, 4 fields]}, ...}:
 --          it adds one per digest not yet in its 5-minute bucket set (n is then 0), and
 --          that download's four breakdown fields and its digest (the downloader) when given.
---          With analytics (bd idx > 0), a model's fields {field, n, ...} add to the day's
+--          With analytics (bd idx > 0), a model's fields {field = n, ...} add to the day's
 --          breakdown hash and its users to the day's HyperLogLog of downloaders.
---   uncounted {{breakdown idx, {field, n, ...}[, library, day index idx, repo]}, ...}: model
+--   uncounted {{breakdown idx, {field = n, ...}[, library, day index idx, repo]}, ...}: model
 --          candidates that did not count, by path (p: fields of the day's breakdown hash); the
 --          first time a worker writes a model-day, also its library (l) and the model in that
 --          day's index of such models.
@@ -97,8 +97,7 @@ for _, e in ipairs(incr) do
     if hll and #new > 0 then add_downloaders(hll, new) end
     duplicates = duplicates + #members - n
   elseif bd then
-    local fields = e[10]
-    for i = 1, #fields, 2 do redis.call('HINCRBY', bd, fields[i], fields[i + 1]) end
+    for name, by in pairs(e[10]) do redis.call('HINCRBY', bd, name, by) end
     if #e[11] > 0 then add_downloaders(hll, e[11]) end
   end
   if n > 0 then
@@ -117,8 +116,8 @@ for _, e in ipairs(incr) do
 end
 
 for _, u in ipairs(uncounted) do
-  local key, paths = KEYS[u[1]], u[2]
-  for i = 1, #paths, 2 do redis.call('HINCRBY', key, paths[i], paths[i + 1]) end
+  local key = KEYS[u[1]]
+  for name, by in pairs(u[2]) do redis.call('HINCRBY', key, name, by) end
   if u[3] then
     redis.call('HSET', key, 'l', u[3])
     redis.call('SADD', KEYS[u[4]], u[5])

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from stream.api import create_app
+from stream.fields import DIMENSION_PREFIXES
 from stream.reference.analytics import DIMENSIONS, folded
 from stream.rules import load_registry
 from stream.settings import AccessSettings
@@ -209,7 +210,7 @@ async def _values_per_dimension(client: Any, filled: Filled) -> list[int]:
             key = f"{repo_type}:{repo}"
             for day in filled.analytics[key]:  # type: ignore[index]
                 fields = await client.hkeys(keys.breakdown(keys.shard_of(key, filled.settings.shards), key, day))
-                for prefix in keys.DIMENSION_PREFIXES.values():
+                for prefix in DIMENSION_PREFIXES.values():
                     counts.append(sum(1 for f in fields if f.decode().startswith(prefix)))
     return counts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from stream.classes import NO_CLASS, NO_CLIENT, load_classifier
+from stream.classes import AGENT_CHARS, NO_CLASS, NO_CLIENT, load_classifier
 from stream.classes.classifier import lint, parse
 from stream.classes.commands import classes
 from stream.errors import ConfigError
@@ -63,6 +63,18 @@ def test_classify_remembers_and_matches_explain(shipped):
     decision = shipped.explain(agent)
     assert (decision.traffic_class, decision.client) == shipped.classify(agent) == (NO_CLASS, "peft")
     assert decision.client_pattern == r"\bpeft/"
+
+
+def test_only_the_start_of_a_long_user_agent_decides(shipped):
+    # A hostile user agent many KiB long costs what a real one does: only its first
+    # AGENT_CHARS characters are searched, by the worker and by the reference alike.
+    from stream.reference.analytics import _Classes
+
+    padded = f"{HUB}; transformers/4.46.3; " + "x" * AGENT_CHARS
+    for agent in (padded + "; ci/true", padded + "; ci/true" + "y" * 60_000):
+        assert shipped.classify(agent) == shipped.classify(padded) == (NO_CLASS, "transformers")
+        assert _Classes().of(agent) == (NO_CLASS, "transformers")
+    assert shipped.classify(f"{HUB}; ci/true; " + "x" * 60_000) == ("ci", "huggingface_hub")
 
 
 _MINIMAL = """
