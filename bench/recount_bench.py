@@ -45,6 +45,7 @@ OLD = {"name": "before", "libraries": {
 NEW = {"name": "after", "libraries": {"diffusers": {"filter": {"bool": {"should": [
     {"term": {"path": "model_index.json"}}, {"regexp": {"path": "unet/[^/]*\\.safetensors"}}],
     "minimum_should_match": 1}}}}}
+BROKER = "kafka"  # the recount is measured reading Apache Kafka, the broker users run
 REPOS = 30_000
 PARTITIONS = 8
 
@@ -57,7 +58,7 @@ def run(events: int, jobs: int, workdir: Path, log: Callable[[str], None]) -> di
     old_file, new_file = workdir / "old.yaml", workdir / "new.yaml"
     old_file.write_text(yaml.safe_dump(OLD))
     new_file.write_text(yaml.safe_dump(NEW))
-    with embedded_stack(workdir=workdir / "stack", broker="kafka") as stack:
+    with embedded_stack(workdir=workdir / "stack", broker=BROKER) as stack:
         settings = Settings(kafka_bootstrap=stack.kafka_bootstrap, redis_url=stack.redis_url, lateness_days=40,
                             web_port=free_port(), rules_file=str(old_file), batch_size=20_000)
         asyncio.run(ensure_topics(settings.kafka, topic_specs(settings, PARTITIONS, 1)))
@@ -193,7 +194,6 @@ def _best(results: dict[str, Any], source: str) -> float:
 def main(args: Any, log: Callable[[str], None], workdir: Path) -> dict[str, Any]:
     """The ``recount`` command of ``python -m bench``."""
     results = run(args.events, args.jobs or default_jobs(), workdir, log)
-    results["meta"] = {"machine": machine.facts("kafka"),  # the recount reads Apache Kafka
-                       "load": machine.load_average(),
+    results["meta"] = {"machine": machine.facts(BROKER), "load": machine.load_average(),
                        "date": datetime.now(UTC).date().isoformat()}
     return results

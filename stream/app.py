@@ -59,7 +59,9 @@ class _ShellApp(faust.App):
 
 
 def create_app(settings: Settings) -> tuple[faust.App, CountingWorker]:
-    """Build the Faust app and the counting worker it runs."""
+    """Build the Faust app and the counting worker it runs (in this process: see
+    :func:`return_large_buffers`)."""
+    return_large_buffers()
     registry, version = load_rules(settings.rules_file, settings.rules_name)
     worker = CountingWorker(settings, registry, version=version)
     app = _ShellApp(
@@ -197,7 +199,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """
     asyncio.run(kafka.preflight(settings.kafka, [settings.events_topic, settings.metadata_topic,
                                                  settings.dlq_topic], settings.group))
-    return_large_buffers()
     app, _ = create_app(settings)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 

@@ -30,6 +30,7 @@ import yaml
 
 from stream.api import create_app
 from stream.api.keys import BUCKET_PREFIX
+from stream.counting import MAX_AHEAD
 from stream.devstack.services import _ENV_NAMES
 from stream.errors import EventError
 from stream.events import parse_event
@@ -292,7 +293,7 @@ def test_rule_change_recounted_applied_undone(stack, workdir: Path) -> None:
         # dead-lettered as too early: an archive records no arrival time, so the first of them
         # would be on time against the latest event time read (docs/RECOUNT.md, "From archives").
         archive = workdir / "month.ndjson.gz"
-        ahead_ms = int(now.timestamp() * 1000) + 3_600_000
+        ahead_ms = int((now + MAX_AHEAD).timestamp() * 1000)
         before_switch = [r.value for r in records if r.offset < switch[r.partition] and _event_ms(r.value) <= ahead_ms]
         with gzip.open(archive, "wb", compresslevel=1) as out_file:
             out_file.write(b"\n".join(before_switch) + b"\n")
